@@ -1,0 +1,1 @@
+"""LeadFlow ingest service: takes tracking events over HTTP and publishes them to Kafka."""

@@ -1,0 +1,1 @@
+"""LeadFlow nurture service: runs nurture sequences and sends their emails."""

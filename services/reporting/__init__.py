@@ -1,0 +1,1 @@
+"""LeadFlow reporting service: aggregates funnel metrics for BI tools."""

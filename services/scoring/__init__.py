@@ -1,0 +1,1 @@
+"""LeadFlow scoring service: keeps lead profiles, scores them and emits lifecycle transitions."""

@@ -1,0 +1,11 @@
+"""Tables of the scoring service, all in its own PostgreSQL schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from shared.db import inbox_table, outbox_table
+
+metadata = MetaData(schema="scoring")
+inbox = inbox_table(metadata)
+outbox = outbox_table(metadata)

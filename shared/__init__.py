@@ -1,0 +1,1 @@
+"""LeadFlow's own library: events, Kafka bus, database, settings and web plumbing."""

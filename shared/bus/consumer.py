@@ -1,0 +1,177 @@
+"""Consumer runner: batches from Kafka, one handler call per message, offsets committed after.
+
+The handler applies a message inside its own database transaction and returns only once it
+committed; offsets are committed after the batch, so a crash in between means redelivery,
+which the handler's inbox turns into a no-op (at-least-once delivery, exactly-once effect).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from prometheus_client import Counter
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
+
+from shared.bus.deadletter import DeadLetter, DeadLetterSink
+from shared.errors import PermanentError, is_transient
+from shared.events import DecodeError, Envelope, decode
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+MESSAGES = Counter(
+    "leadflow_consumer_messages_total",
+    "Messages taken from Kafka, by outcome (applied or deadlettered)",
+    ["group", "topic", "outcome"],
+)
+
+
+class Consumer(Protocol):
+    """The part of AIOKafkaConsumer the runner uses (a fake implements it in unit tests)."""
+
+    def subscribe(self, topics: list[str], listener: ConsumerRebalanceListener) -> None: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[ConsumerRecord[Any, Any]]]: ...
+    async def commit(self, offsets: dict[TopicPartition, int | OffsetAndMetadata] | None = None) -> None: ...
+
+
+def create_consumer(bootstrap_servers: str, *, group_id: str, client_id: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=600_000,  # a database outage blocks a batch; don't get kicked for it
+    )
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.runner.commit(only=set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"partitions": [str(tp) for tp in assigned]})
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        consumer: Consumer,
+        *,
+        topics: list[str],
+        group: str,
+        handler: Handler,
+        deadletters: DeadLetterSink,
+        service: str,
+        batch_size: int = 500,
+        max_attempts: int = 3,
+        decoder: Callable[[bytes | None], Envelope] = decode,
+    ) -> None:
+        self.consumer = consumer
+        self.topics = topics
+        self.group = group
+        self.handler = handler
+        self.deadletters = deadletters
+        self.service = service
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.decoder = decoder
+        self._pending: dict[TopicPartition, int] = {}
+        self._lock = asyncio.Lock()  # a revocation commits only between two messages
+        self._stopping = asyncio.Event()
+        self.started = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the loop to finish the current message, commit and return (e.g. on SIGTERM)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+        await self.consumer.start()
+        self.started.set()
+        try:
+            while not self._stopping.is_set():
+                batch = await self.consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                async with self._lock:
+                    await self._process_batch(batch)
+                await self.commit()
+        finally:
+            await self.commit()
+            await self.consumer.stop()
+
+    async def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+        for tp, records in batch.items():
+            for record in records:
+                if self._stopping.is_set():
+                    return
+                await self._process(record)
+                self._pending[tp] = record.offset + 1
+
+    async def commit(self, only: set[TopicPartition] | None = None) -> None:
+        async with self._lock:
+            offsets = {
+                tp: offset for tp, offset in self._pending.items() if only is None or tp in only
+            }
+            if not offsets:
+                return
+            await self.consumer.commit(dict(offsets))
+            for tp in offsets:
+                self._pending.pop(tp, None)
+
+    async def _process(self, record: ConsumerRecord[Any, Any]) -> None:
+        try:
+            envelope = self.decoder(record.value)
+        except DecodeError as exc:
+            await self._deadletter(record, str(exc), exc)
+            return
+        try:
+            async for attempt in AsyncRetrying(
+                retry=self._should_retry,
+                wait=wait_exponential_jitter(initial=0.1, max=5),
+                reraise=True,
+            ):
+                with attempt:
+                    await self.handler(envelope)
+        except Exception as exc:
+            if self._stopping.is_set() and is_transient(exc):
+                raise  # shutting down during an outage: leave it uncommitted for the next run
+            await self._deadletter(record, f"handler failed: {exc}", exc)
+            return
+        MESSAGES.labels(self.group, record.topic, "applied").inc()
+
+    def _should_retry(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is None or isinstance(exc, PermanentError):
+            return False
+        if is_transient(exc):
+            log.warning("transient failure, retrying", extra={"error": repr(exc)})
+            return not self._stopping.is_set()
+        return state.attempt_number < self.max_attempts
+
+    async def _deadletter(self, record: ConsumerRecord[Any, Any], reason: str, exc: BaseException) -> None:
+        log.error("dead-lettering message", extra={"topic": record.topic, "offset": record.offset, "reason": reason})
+        letter = DeadLetter.of_bytes(
+            record.value,
+            service=self.service,
+            reason=reason,
+            error_type=type(exc).__name__,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key.decode(errors="replace") if record.key else None,
+        )
+        await self.deadletters.put(letter, key=record.key)
+        MESSAGES.labels(self.group, record.topic, "deadlettered").inc()

@@ -1,0 +1,79 @@
+"""Unit of work: one message or request, one transaction (inbox claim, effect, outbox)."""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db.messaging import notify_channel
+from shared.events import Envelope, encode, encode_key
+
+
+class UnitOfWork:
+    """`async with uow:` commits on success and rolls back on error; inner code never commits."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, inbox: Table, outbox: Table
+    ) -> None:
+        self._sessions = sessions
+        self._inbox = inbox
+        self._outbox = outbox
+        self._session: AsyncSession | None = None
+        self._outbox_used = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside `async with`")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        await self._session.begin()
+        self._outbox_used = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self.session, None
+        try:
+            if exc_type is None:
+                if self._outbox_used:
+                    # Delivered at commit, so the relay wakes exactly when the rows are visible.
+                    await session.execute(select(func.pg_notify(self._channel, "")))
+                await session.commit()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+
+    @property
+    def _channel(self) -> str:
+        return notify_channel(self._outbox.schema or "public")
+
+    async def claim(self, message_id: uuid.UUID) -> bool:
+        """Record the message as processed; False if it already was (then do nothing)."""
+        stmt = (
+            pg_insert(self._inbox)
+            .values(message_id=message_id)
+            .on_conflict_do_nothing()
+            .returning(self._inbox.c.message_id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def emit(self, topic: str, *envelopes: Envelope) -> None:
+        """Queue events for the outbox relay; they are published only if this commits."""
+        if not envelopes:
+            return
+        rows = [{"topic": topic, "key": encode_key(e), "value": encode(e)} for e in envelopes]
+        await self.session.execute(insert(self._outbox), rows)
+        self._outbox_used = True

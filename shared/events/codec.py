@@ -1,0 +1,54 @@
+"""Wire format: JSON (orjson to encode, pydantic's Rust parser to decode and validate)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from shared.events.envelope import Envelope
+from shared.events.types import EVENT_TYPES, Payload
+
+
+class DecodeError(ValueError):
+    """A message that is not a valid LeadFlow event; the text says why."""
+
+
+def encode(envelope: Envelope) -> bytes:
+    return orjson.dumps(envelope.model_dump(mode="python"))
+
+
+def encode_key(envelope: Envelope) -> bytes:
+    return envelope.key.encode()
+
+
+def decode(data: bytes | None) -> Envelope:
+    """Parse and validate an envelope and its payload for a known type."""
+    if data is None:
+        raise DecodeError("empty message value")
+    try:
+        envelope = Envelope.model_validate_json(data)
+    except ValidationError as exc:
+        raise DecodeError(f"invalid envelope: {_errors(exc)}") from exc
+    typed_payload(envelope)
+    return envelope
+
+
+def typed_payload(envelope: Envelope) -> Payload:
+    """The envelope's payload as its type's model; DecodeError if unknown type or invalid."""
+    model = EVENT_TYPES.get(envelope.type)
+    if model is None:
+        raise DecodeError(f"unknown event type {envelope.type!r}")
+    try:
+        return model.model_validate(envelope.payload)
+    except ValidationError as exc:
+        raise DecodeError(f"invalid {envelope.type} payload: {_errors(exc)}") from exc
+
+
+def _errors(exc: ValidationError) -> str:
+    parts: list[Any] = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,142 @@
+"""One payload model per event type, and the map from type name to model.
+
+Facts are named in the past tense. Adding a type: define the model, add it to EVENT_TYPES.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+# --- touchpoints: what a visitor did, as received by ingest (Segment's vocabulary) ---
+class Touchpoint(Payload):
+    message_id: str = Field(min_length=1)
+    anonymous_id: str | None = None
+    user_id: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    integrations: dict[str, Any] = Field(default_factory=dict)
+
+
+class Tracked(Touchpoint):
+    event: str = Field(min_length=1)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class Identified(Touchpoint):
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class PageViewed(Touchpoint):
+    name: str | None = None
+    category: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScreenViewed(PageViewed):
+    pass
+
+
+class Grouped(Touchpoint):
+    group_id: str = Field(min_length=1)
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class Aliased(Touchpoint):
+    previous_id: str = Field(min_length=1)
+
+
+# --- lead events: produced by scoring ---
+class Factor(Payload):
+    name: str
+    contribution: float
+
+
+Stage = Literal[
+    "subscriber", "lead", "mql", "sql", "opportunity", "customer", "disqualified", "recycled"
+]
+
+
+class LeadScored(Payload):
+    lead_id: str
+    score: int = Field(ge=0, le=100)
+    probability: float = Field(ge=0, le=1)
+    fit: float
+    engagement: float
+    model_version: str
+    factors: list[Factor] = Field(default_factory=list)
+
+
+class LeadLifecycleChanged(Payload):
+    lead_id: str
+    from_stage: Stage | None
+    to_stage: Stage
+    reason: str
+
+
+class LeadMerged(Payload):
+    lead_id: str
+    merged_lead_ids: list[str]
+
+
+# --- email events: produced by nurture ---
+class EmailEvent(Payload):
+    lead_id: str
+    send_id: str
+    sequence_id: str | None = None
+    step_id: str | None = None
+
+
+class EmailSent(EmailEvent):
+    to: str
+    subject: str
+
+
+class EmailOpened(EmailEvent):
+    pass
+
+
+class EmailClicked(EmailEvent):
+    url: str
+
+
+class EmailBounced(EmailEvent):
+    kind: Literal["hard", "soft"]
+    detail: str = ""
+
+
+class EmailUnsubscribed(EmailEvent):
+    pass
+
+
+# --- workspaces: compacted topic, the one thing every service must know ---
+class WorkspaceChanged(Payload):
+    name: str
+    write_key_hashes: list[str] = Field(default_factory=list)
+    api_key_hashes: list[str] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(default_factory=list)
+    deleted: bool = False
+
+
+EVENT_TYPES: dict[str, type[Payload]] = {
+    "track": Tracked,
+    "identify": Identified,
+    "page": PageViewed,
+    "screen": ScreenViewed,
+    "group": Grouped,
+    "alias": Aliased,
+    "lead.scored": LeadScored,
+    "lead.lifecycle_changed": LeadLifecycleChanged,
+    "lead.merged": LeadMerged,
+    "email.sent": EmailSent,
+    "email.opened": EmailOpened,
+    "email.clicked": EmailClicked,
+    "email.bounced": EmailBounced,
+    "email.unsubscribed": EmailUnsubscribed,
+    "workspace.changed": WorkspaceChanged,
+}

@@ -1,0 +1,152 @@
+"""What a running service holds: engine, producer, topics, outbox relay, consumers.
+
+Built once per process (in the app's lifespan, or by a worker's main) and passed down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+from shared.bus import (
+    ConsumerRunner,
+    DeadLetterSink,
+    Handler,
+    KafkaPublisher,
+    create_consumer,
+    create_producer,
+    ensure_topics,
+)
+from shared.db import OutboxRelay, UnitOfWork, create_engine, create_session_factory
+from shared.errors import is_transient
+from shared.events import Topics
+from shared.settings import BaseServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceRuntime:
+    settings: BaseServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    publisher: KafkaPublisher
+    topics: Topics
+    deadletters: DeadLetterSink
+    inbox: Table
+    outbox: Table
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, inbox=self.inbox, outbox=self.outbox)
+
+    def consume(self, topics: list[str], handler: Handler) -> ConsumerRunner:
+        """Start a consumer group member for these topics in the background."""
+        s = self.settings
+        consumer = create_consumer(
+            s.kafka_bootstrap_servers, group_id=s.consumer_group, client_id=f"{s.service_name}-consumer"
+        )
+        runner = ConsumerRunner(
+            consumer,
+            topics=topics,
+            group=s.consumer_group,
+            handler=handler,
+            deadletters=self.deadletters,
+            service=s.service_name,
+            batch_size=s.consumer_batch_size,
+        )
+        self.consumers.append(runner)
+        self._background(runner.run(), f"consumer {topics}")
+        return runner
+
+    def _background(self, coro: object, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        task.add_done_callback(_log_crash)
+        self.tasks.append(task)
+
+    async def readiness(self) -> dict[str, str]:
+        """'ok' or the reason, per dependency."""
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(2), self.engine.connect() as conn:
+                await conn.execute(text("select 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {exc!r}"
+        try:
+            async with asyncio.timeout(2):
+                metadata = await self.producer.client.fetch_all_metadata()
+            checks["kafka"] = "ok" if metadata.brokers() else "unavailable: no brokers"
+        except Exception as exc:
+            checks["kafka"] = f"unavailable: {exc!r}"
+        return checks
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
+
+
+async def _until_kafka_answers(step: str, attempt_fn: object) -> None:
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_delay(60),
+        wait=wait_exponential_jitter(initial=0.2, max=3),
+        reraise=True,
+    ):
+        with attempt:
+            await attempt_fn()  # type: ignore[operator]
+    log.info("%s done", step)
+
+
+@contextlib.asynccontextmanager
+async def service_runtime(
+    settings: BaseServiceSettings, *, inbox: Table, outbox: Table
+) -> AsyncIterator[ServiceRuntime]:
+    topics = Topics(settings.topic_prefix)
+    engine = create_engine(settings.database_url)
+    producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+
+    async def create_topics() -> None:
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            topics,
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+        )
+
+    await _until_kafka_answers("topic creation", create_topics)
+    await _until_kafka_answers("producer start", producer.start)
+    publisher = KafkaPublisher(producer)
+    runtime = ServiceRuntime(
+        settings=settings,
+        engine=engine,
+        sessions=create_session_factory(engine),
+        producer=producer,
+        publisher=publisher,
+        topics=topics,
+        deadletters=DeadLetterSink(publisher, topics.deadletter),
+        inbox=inbox,
+        outbox=outbox,
+    )
+    relay = OutboxRelay(engine, outbox, publisher, poll_seconds=settings.outbox_poll_seconds)
+    runtime._background(relay.run(), "outbox relay")
+    try:
+        yield runtime
+    finally:
+        relay.stop()
+        for consumer in runtime.consumers:
+            consumer.stop()
+        await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        await producer.stop()
+        await engine.dispose()

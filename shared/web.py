@@ -1,0 +1,64 @@
+"""FastAPI app factory: lifespan with the service runtime, health, readiness and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
+from prometheus_fastapi_instrumentator import Instrumentator
+from sqlalchemy import Table
+
+from shared.logging import configure_logging
+from shared.runtime import ServiceRuntime, service_runtime
+from shared.settings import BaseServiceSettings
+
+Startup = Callable[[ServiceRuntime], Awaitable[None]]
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz(request: Request) -> dict[str, str]:
+        """Alive: the process answers (no dependency checked)."""
+        return {"status": "ok", "service": request.app.state.settings.service_name}
+
+    @router.get("/readyz", response_model=None)
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready: the database and Kafka both answer."""
+        checks = await request.app.state.runtime.readiness()
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+
+    return router
+
+
+def create_service_app(
+    settings: BaseServiceSettings,
+    *,
+    title: str,
+    inbox: Table,
+    outbox: Table,
+    routers: Sequence[APIRouter] = (),
+    on_startup: Startup | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        async with service_runtime(settings, inbox=inbox, outbox=outbox) as runtime:
+            app.state.runtime = runtime
+            if on_startup is not None:
+                await on_startup(runtime)
+            yield
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app)
+    app.mount("/metrics", make_asgi_app())
+    return app

@@ -26,7 +26,9 @@ def _pick(names: list[str] | None) -> list[ServiceInfo]:
 
 @app.command()
 def migrate(
-    services: Annotated[list[str] | None, typer.Argument(help="services to migrate (default: all)")] = None,
+    services: Annotated[
+        list[str] | None, typer.Argument(help="services to migrate (default: all)")
+    ] = None,
 ) -> None:
     """Bring each service's PostgreSQL schema to the latest migration."""
     configure_logging("migrate", json=False)
@@ -34,7 +36,9 @@ def migrate(
     async def run() -> None:
         for info in _pick(services):
             settings = info.settings()
-            await upgrade(info.migrations, database_url=settings.database_url, schema=settings.db_schema)
+            await upgrade(
+                info.migrations, database_url=settings.database_url, schema=settings.db_schema
+            )
             typer.echo(f"migrated {info.name} (schema {settings.db_schema})")
 
     asyncio.run(run())
@@ -74,3 +78,7 @@ def serve(
         log_config=None,  # the app configures JSON logging itself
         access_log=False,
     )
+
+
+if __name__ == "__main__":
+    app()

@@ -54,7 +54,9 @@ class ServiceRuntime:
         """Start a consumer group member for these topics in the background."""
         s = self.settings
         consumer = create_consumer(
-            s.kafka_bootstrap_servers, group_id=s.consumer_group, client_id=f"{s.service_name}-consumer"
+            s.kafka_bootstrap_servers,
+            group_id=s.consumer_group,
+            client_id=f"{s.service_name}-consumer",
         )
         runner = ConsumerRunner(
             consumer,
@@ -101,7 +103,7 @@ async def _until_kafka_answers(step: str, attempt_fn: object) -> None:
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(is_transient),
         stop=stop_after_delay(60),
-        wait=wait_exponential_jitter(initial=0.2, max=3),
+        wait=wait_exponential_jitter(multiplier=0.2, max=3, jitter=0.2),
         reraise=True,
     ):
         with attempt:

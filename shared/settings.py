@@ -34,9 +34,12 @@ class BaseServiceSettings(BaseSettings):
         validation_alias=env("DATABASE_URL", "database_url"),
     )
     kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:59092", validation_alias=env("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers")
+        "127.0.0.1:59092",
+        validation_alias=env("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
     )
-    topic_prefix: str = Field("leadflow", validation_alias=env("LEADFLOW_TOPIC_PREFIX", "topic_prefix"))
+    topic_prefix: str = Field(
+        "leadflow", validation_alias=env("LEADFLOW_TOPIC_PREFIX", "topic_prefix")
+    )
     topic_partitions: int = Field(
         6, ge=1, validation_alias=env("KAFKA_TOPIC_PARTITIONS", "topic_partitions")
     )

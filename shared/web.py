@@ -31,7 +31,9 @@ def health_router() -> APIRouter:
         """Ready: the database and Kafka both answer."""
         checks = await request.app.state.runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
+        )
 
     return router
 

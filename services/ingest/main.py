@@ -1,4 +1,4 @@
-"""Wiring of the ingest service: `uvicorn services.ingest.main:create_app --factory` or `leadflow serve ingest`."""
+"""Wiring of the ingest service; run it with `leadflow serve ingest`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from services.ingest.settings import IngestSettings
 from shared.web import create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()

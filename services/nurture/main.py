@@ -1,4 +1,4 @@
-"""Wiring of the nurture service: `uvicorn services.nurture.main:create_app --factory` or `leadflow serve nurture`."""
+"""Wiring of the nurture service; run it with `leadflow serve nurture`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from services.nurture.settings import NurtureSettings
 from shared.web import create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
 
 def create_app(settings: NurtureSettings | None = None) -> FastAPI:
     settings = settings or NurtureSettings()

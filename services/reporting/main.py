@@ -1,4 +1,4 @@
-"""Wiring of the reporting service: `uvicorn services.reporting.main:create_app --factory` or `leadflow serve reporting`."""
+"""Wiring of the reporting service; run it with `leadflow serve reporting`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from services.reporting.settings import ReportingSettings
 from shared.web import create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()

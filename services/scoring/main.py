@@ -1,4 +1,4 @@
-"""Wiring of the scoring service: `uvicorn services.scoring.main:create_app --factory` or `leadflow serve scoring`."""
+"""Wiring of the scoring service; run it with `leadflow serve scoring`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from services.scoring.settings import ScoringSettings
 from shared.web import create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
 
 def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     settings = settings or ScoringSettings()

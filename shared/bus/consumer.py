@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from prometheus_client import Counter
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
+from tenacity.wait import wait_base
 
 from shared.bus.deadletter import DeadLetter, DeadLetterSink
 from shared.errors import PermanentError, is_transient
@@ -41,7 +42,9 @@ class Consumer(Protocol):
     async def getmany(
         self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
     ) -> dict[TopicPartition, list[ConsumerRecord[Any, Any]]]: ...
-    async def commit(self, offsets: dict[TopicPartition, int | OffsetAndMetadata] | None = None) -> None: ...
+    async def commit(
+        self, offsets: dict[TopicPartition, int | OffsetAndMetadata] | None = None
+    ) -> None: ...
 
 
 def create_consumer(bootstrap_servers: str, *, group_id: str, client_id: str) -> AIOKafkaConsumer:
@@ -79,6 +82,7 @@ class ConsumerRunner:
         batch_size: int = 500,
         max_attempts: int = 3,
         decoder: Callable[[bytes | None], Envelope] = decode,
+        retry_wait: wait_base | None = None,
     ) -> None:
         self.consumer = consumer
         self.topics = topics
@@ -89,6 +93,7 @@ class ConsumerRunner:
         self.batch_size = batch_size
         self.max_attempts = max_attempts
         self.decoder = decoder
+        self.retry_wait = retry_wait or wait_exponential_jitter(multiplier=0.1, max=5, jitter=0.1)
         self._pending: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()  # a revocation commits only between two messages
         self._stopping = asyncio.Event()
@@ -112,7 +117,9 @@ class ConsumerRunner:
             await self.commit()
             await self.consumer.stop()
 
-    async def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+    async def _process_batch(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
+    ) -> None:
         for tp, records in batch.items():
             for record in records:
                 if self._stopping.is_set():
@@ -140,7 +147,7 @@ class ConsumerRunner:
         try:
             async for attempt in AsyncRetrying(
                 retry=self._should_retry,
-                wait=wait_exponential_jitter(initial=0.1, max=5),
+                wait=self.retry_wait,
                 reraise=True,
             ):
                 with attempt:
@@ -161,8 +168,13 @@ class ConsumerRunner:
             return not self._stopping.is_set()
         return state.attempt_number < self.max_attempts
 
-    async def _deadletter(self, record: ConsumerRecord[Any, Any], reason: str, exc: BaseException) -> None:
-        log.error("dead-lettering message", extra={"topic": record.topic, "offset": record.offset, "reason": reason})
+    async def _deadletter(
+        self, record: ConsumerRecord[Any, Any], reason: str, exc: BaseException
+    ) -> None:
+        log.error(
+            "dead-lettering message",
+            extra={"topic": record.topic, "offset": record.offset, "reason": reason},
+        )
         letter = DeadLetter.of_bytes(
             record.value,
             service=self.service,

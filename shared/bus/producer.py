@@ -43,7 +43,9 @@ class KafkaPublisher:
         self, topic: str, value: bytes, key: bytes | None = None
     ) -> asyncio.Future[RecordMetadata]:
         """Queue one record; the returned future resolves when Kafka acknowledged it."""
-        future: asyncio.Future[RecordMetadata] = await self.producer.send(topic, value=value, key=key)
+        future: asyncio.Future[RecordMetadata] = await self.producer.send(
+            topic, value=value, key=key
+        )
         return future
 
 

@@ -8,10 +8,12 @@ import sys
 from aiokafka import AIOKafkaClient
 
 
-async def kafka_ready(bootstrap_servers: str, timeout: float = 3.0) -> bool:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000))
+async def kafka_ready(bootstrap_servers: str, within: float = 3.0) -> bool:
+    client = AIOKafkaClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(within * 1000)
+    )
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             await client.bootstrap()
             metadata = await client.fetch_all_metadata()
             return bool(metadata.brokers())

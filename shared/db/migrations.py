@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,6 +13,15 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+
+# Alembic keeps its migration context in module globals: one upgrade per process at a time.
+# (Across processes, the advisory lock in _run_online serialises them.)
+_IN_PROCESS = threading.Lock()
+
+
+def _upgrade_head(cfg: Config) -> None:
+    with _IN_PROCESS:
+        command.upgrade(cfg, "head")
 
 
 def alembic_config(migrations_dir: Path, *, database_url: str, schema: str) -> Config:
@@ -26,7 +36,7 @@ async def upgrade(migrations_dir: Path, *, database_url: str, schema: str) -> No
     """`alembic upgrade head` for one service; safe to run twice or concurrently."""
     cfg = alembic_config(migrations_dir, database_url=database_url, schema=schema)
     # env.py drives its own event loop, so it runs in a thread that has none.
-    await asyncio.to_thread(command.upgrade, cfg, "head")
+    await asyncio.to_thread(_upgrade_head, cfg)
 
 
 def run_env(target_metadata: MetaData) -> None:
@@ -35,7 +45,12 @@ def run_env(target_metadata: MetaData) -> None:
     url: str = cfg.attributes["database_url"]
     schema: str = cfg.attributes["schema"]
     if context.is_offline_mode():
-        context.configure(url=url, target_metadata=target_metadata, version_table_schema=schema, literal_binds=True)
+        context.configure(
+            url=url,
+            target_metadata=target_metadata,
+            version_table_schema=schema,
+            literal_binds=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -47,7 +62,9 @@ async def _run_online(url: str, schema: str, target_metadata: MetaData) -> None:
     try:
         async with engine.begin() as conn:
             # Two processes migrating the same schema at once: the second waits, then no-ops.
-            await conn.execute(text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": f"migrate:{schema}"})
+            await conn.execute(
+                text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": f"migrate:{schema}"}
+            )
             await conn.execute(text(f'create schema if not exists "{schema}"'))
             await conn.run_sync(_migrate, schema, target_metadata)
     finally:
@@ -76,7 +93,9 @@ def create_messaging_tables(schema: str) -> None:
     op.create_table(
         "inbox",
         sa.Column("message_id", sa.Uuid, primary_key=True),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         schema=schema,
     )
     op.create_table(
@@ -85,7 +104,9 @@ def create_messaging_tables(schema: str) -> None:
         sa.Column("topic", sa.String, nullable=False),
         sa.Column("key", sa.LargeBinary, nullable=True),
         sa.Column("value", sa.LargeBinary, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         schema=schema,
     )
     op.create_index("ix_outbox_created_at", "outbox", ["created_at"], schema=schema)

@@ -8,6 +8,7 @@ drop those duplicates by event id, and per-key order is kept because rows go out
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -55,7 +56,9 @@ class OutboxRelay:
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                log.warning("outbox relay lost its connection, retrying", extra={"error": repr(exc)})
+                log.warning(
+                    "outbox relay lost its connection, retrying", extra={"error": repr(exc)}
+                )
                 await self._sleep(self.poll_seconds)
             finally:
                 self.leading.clear()
@@ -78,10 +81,8 @@ class OutboxRelay:
         await raw.add_listener(notify_channel(self.schema), lambda *_: self._wake.set())
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
         self._wake.clear()
 
     async def drain(self) -> int:
@@ -90,7 +91,9 @@ class OutboxRelay:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(o.c.id, o.c.topic, o.c.key, o.c.value).order_by(o.c.id).limit(self.batch_size)
+                    select(o.c.id, o.c.topic, o.c.key, o.c.value)
+                    .order_by(o.c.id)
+                    .limit(self.batch_size)
                 )
             ).all()
             if not rows:

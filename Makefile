@@ -1,0 +1,42 @@
+# LeadFlow: `make run` runs the system, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: run test unit lint bench stop status install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	deploy/local/run.sh
+
+test: install
+	deploy/local/with-test-infra.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+unit: install
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: install
+	deploy/local/with-test-infra.sh $(BIN)/python -m bench
+
+stop:
+	deploy/local/infra.sh stop
+
+status:
+	deploy/local/infra.sh status
+
+clean: stop
+	rm -rf .local $(VENV)

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make run`: PostgreSQL, Kafka, migrations, every service; Ctrl-C stops all it started.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/common.sh"
+LEADFLOW="$ROOT/.venv/bin/leadflow"
+SERVICES=(ingest scoring nurture reporting)
+declare -A PORTS=([ingest]="${INGEST_PORT:-8001}" [scoring]="${SCORING_PORT:-8002}"
+                  [nurture]="${NURTURE_PORT:-8003}" [reporting]="${REPORTING_PORT:-8004}")
+PIDS=()
+STARTED_INFRA=0
+
+cleanup() {
+  trap - EXIT INT TERM
+  log "stopping services"
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if ((STARTED_INFRA)); then "$HERE/infra.sh" stop; fi
+  log "stopped"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Servers already running (an earlier `make run` in another terminal) are left running on exit.
+"$HERE/infra.sh" status >/dev/null 2>&1 || STARTED_INFRA=1
+"$HERE/infra.sh" start
+eval "$("$HERE/infra.sh" env)"
+"$LEADFLOW" migrate
+"$LEADFLOW" topics
+
+for svc in "${SERVICES[@]}"; do
+  "$LEADFLOW" serve "$svc" --port "${PORTS[$svc]}" >>"$LOG_DIR/$svc.log" 2>&1 &
+  PIDS+=($!)
+done
+
+for svc in "${SERVICES[@]}"; do
+  url="http://127.0.0.1:${PORTS[$svc]}"
+  for _ in $(seq 1 120); do
+    curl -fsS "$url/healthz" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  curl -fsS "$url/healthz" >/dev/null 2>&1 || die "$svc did not start, see $LOG_DIR/$svc.log"
+done
+
+cat <<MSG
+
+LeadFlow is running.
+  ingest     http://127.0.0.1:${PORTS[ingest]}     (API docs: /docs)
+  scoring    http://127.0.0.1:${PORTS[scoring]}
+  nurture    http://127.0.0.1:${PORTS[nurture]}
+  reporting  http://127.0.0.1:${PORTS[reporting]}
+  every service: /healthz /readyz /metrics
+  PostgreSQL $DATABASE_URL
+  Kafka      $KAFKA_BOOTSTRAP_SERVERS
+  logs       $LOG_DIR
+Press Ctrl-C to stop.
+MSG
+
+# If any service exits, stop everything rather than run half a system.
+wait -n "${PIDS[@]}" || true
+die "a service exited, see the logs in $LOG_DIR"

@@ -1,0 +1,77 @@
+"""Every service migrates, starts, and answers /healthz, /readyz and /metrics."""
+
+from __future__ import annotations
+
+import signal
+import socket
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.registry import SERVICES
+from shared.db.migrations import upgrade
+from tests.integration.support import spawn, terminate, wait_exit, wait_for
+
+
+async def test_migrations_create_each_schema_and_are_harmless_twice(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    # Two `leadflow migrate` at once: the advisory lock makes one wait, then find nothing to do.
+    procs = [spawn("services.cli", "migrate") for _ in range(2)]
+    assert [await wait_exit(p) for p in procs] == [0, 0]
+    for info in SERVICES.values():
+        await upgrade(info.migrations, database_url=database_url, schema=info.name)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "select table_schema, table_name from information_schema.tables "
+                    "where table_name in ('inbox', 'outbox', 'alembic_version')"
+                )
+            )
+        ).all()
+    for name in SERVICES:
+        assert {(name, "inbox"), (name, "outbox"), (name, "alembic_version")} <= set(
+            map(tuple, rows)
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+async def test_service_starts_and_reports_health(service: str, database_url: str) -> None:
+    info = SERVICES[service]
+    await upgrade(info.migrations, database_url=database_url, schema=service)
+    port = free_port()
+    proc = spawn("services.cli", "serve", service, "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            await wait_for(
+                lambda: _answers(client), within=60, what=f"{service} to answer /healthz"
+            )
+            health = await client.get("/healthz")
+            assert health.status_code == 200
+            assert health.json() == {"status": "ok", "service": service}
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
+            metrics = await client.get("/metrics/")
+            assert metrics.status_code == 200
+            assert "process_cpu_seconds_total" in metrics.text
+    finally:
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit says why it ended.
+        assert await terminate(proc) in (0, -signal.SIGTERM)
+
+
+async def _answers(client: httpx.AsyncClient) -> bool:
+    try:
+        return (await client.get("/healthz")).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
+	deploy/local/prereqs.sh
 	deploy/local/run.sh
 
 test: install
+	deploy/local/prereqs.sh
 	deploy/local/with-test-infra.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 unit: install

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from shared.bus import (
+    BatchHandler,
     ConsumerRunner,
     DeadLetterSink,
-    Handler,
     KafkaPublisher,
     create_consumer,
     create_producer,
@@ -50,8 +50,12 @@ class ServiceRuntime:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, inbox=self.inbox, outbox=self.outbox)
 
-    def consume(self, topics: list[str], handler: Handler) -> ConsumerRunner:
-        """Start a consumer group member for these topics in the background."""
+    def consume(self, topics: list[str], handler: BatchHandler) -> ConsumerRunner:
+        """Start a consumer group member for these topics in the background.
+
+        `handler` gets one partition's batch and applies it in one transaction; wrap a
+        one-message handler in `per_message` to get a transaction per message instead.
+        """
         s = self.settings
         consumer = create_consumer(
             s.kafka_bootstrap_servers,

@@ -9,13 +9,18 @@ declare -A PORTS=([ingest]="${INGEST_PORT:-8001}" [scoring]="${SCORING_PORT:-800
                   [nurture]="${NURTURE_PORT:-8003}" [reporting]="${REPORTING_PORT:-8004}")
 PIDS=()
 STARTED_INFRA=0
+# Servers given from outside are used as they are and never stopped; remember which.
+EXTERNAL_DB="${DATABASE_URL:-}"
+EXTERNAL_KAFKA="${KAFKA_BOOTSTRAP_SERVERS:-}"
 
 cleanup() {
   trap - EXIT INT TERM
   log "stopping services"
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if ((STARTED_INFRA)); then "$HERE/infra.sh" stop; fi
+  if ((STARTED_INFRA)); then
+    DATABASE_URL="$EXTERNAL_DB" KAFKA_BOOTSTRAP_SERVERS="$EXTERNAL_KAFKA" "$HERE/infra.sh" stop
+  fi
   log "stopped"
 }
 trap cleanup EXIT

@@ -12,9 +12,13 @@ export LEADFLOW_KAFKA_CONTROLLER_PORT="${LEADFLOW_TEST_KAFKA_CONTROLLER_PORT:-59
 # Throwaway data: no need to survive a power cut, so skip fsync (a killed server still recovers).
 export LEADFLOW_PG_EXTRA_CONF="fsync = off"
 
+# Servers given from outside are used as they are and never stopped; remember which.
+EXTERNAL_DB="${DATABASE_URL:-}"
+EXTERNAL_KAFKA="${KAFKA_BOOTSTRAP_SERVERS:-}"
+
 cleanup() {
   local rc=$?
-  "$HERE/infra.sh" stop || true
+  DATABASE_URL="$EXTERNAL_DB" KAFKA_BOOTSTRAP_SERVERS="$EXTERNAL_KAFKA" "$HERE/infra.sh" stop || true
   [[ -n "${LEADFLOW_KEEP_TEST_INFRA:-}" ]] || rm -rf "$LEADFLOW_HOME"
   exit $rc
 }

@@ -1,11 +1,12 @@
 """Kafka: producer factory, consumer runner, dead letters, topic admin."""
 
 from shared.bus.admin import ensure_topics
-from shared.bus.consumer import ConsumerRunner, Handler, create_consumer
+from shared.bus.consumer import BatchHandler, ConsumerRunner, Handler, create_consumer, per_message
 from shared.bus.deadletter import DeadLetter, DeadLetterSink
 from shared.bus.producer import KafkaPublisher, Publisher, create_producer, publish
 
 __all__ = [
+    "BatchHandler",
     "ConsumerRunner",
     "DeadLetter",
     "DeadLetterSink",
@@ -15,5 +16,6 @@ __all__ = [
     "create_consumer",
     "create_producer",
     "ensure_topics",
+    "per_message",
     "publish",
 ]

@@ -1,15 +1,17 @@
-"""Consumer runner: batches from Kafka, one handler call per message, offsets committed after.
+"""Consumer runner: batches from Kafka, handled in batches, offsets committed after.
 
-The handler applies a message inside its own database transaction and returns only once it
-committed; offsets are committed after the batch, so a crash in between means redelivery,
-which the handler's inbox turns into a no-op (at-least-once delivery, exactly-once effect).
+The handler applies a batch of one partition's messages inside one database transaction and
+returns only once it committed; offsets are committed after that, so a crash in between means
+redelivery, which the handler's inbox turns into a no-op (at-least-once delivery,
+exactly-once effect). If a batch fails for a reason other than an outage, its messages are
+retried one by one so that a single bad message is dead-lettered alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -25,6 +27,18 @@ from shared.events import DecodeError, Envelope, decode
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
+
+
+def per_message(handler: Handler) -> BatchHandler:
+    """A batch handler that calls `handler` for each message (one transaction each)."""
+
+    async def handle(envelopes: Sequence[Envelope]) -> None:
+        for envelope in envelopes:
+            await handler(envelope)
+
+    return handle
+
 
 MESSAGES = Counter(
     "leadflow_consumer_messages_total",
@@ -76,7 +90,7 @@ class ConsumerRunner:
         *,
         topics: list[str],
         group: str,
-        handler: Handler,
+        handler: BatchHandler,
         deadletters: DeadLetterSink,
         service: str,
         batch_size: int = 500,
@@ -95,12 +109,13 @@ class ConsumerRunner:
         self.decoder = decoder
         self.retry_wait = retry_wait or wait_exponential_jitter(multiplier=0.1, max=5, jitter=0.1)
         self._pending: dict[TopicPartition, int] = {}
+        self._last_error: BaseException = Exception()
         self._lock = asyncio.Lock()  # a revocation commits only between two messages
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
 
     def stop(self) -> None:
-        """Ask the loop to finish the current message, commit and return (e.g. on SIGTERM)."""
+        """Ask the loop to finish the current batch, commit and return (e.g. on SIGTERM)."""
         self._stopping.set()
 
     async def run(self) -> None:
@@ -121,11 +136,33 @@ class ConsumerRunner:
         self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
     ) -> None:
         for tp, records in batch.items():
-            for record in records:
-                if self._stopping.is_set():
-                    return
-                await self._process(record)
-                self._pending[tp] = record.offset + 1
+            if self._stopping.is_set():
+                return
+            await self._process_partition(records)
+            self._pending[tp] = records[-1].offset + 1
+
+    async def _process_partition(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        decoded: list[tuple[ConsumerRecord[Any, Any], Envelope]] = []
+        for record in records:
+            try:
+                decoded.append((record, self.decoder(record.value)))
+            except DecodeError as exc:
+                await self._deadletter(record, str(exc), exc)
+        if not decoded:
+            return
+        if await self._apply([envelope for _, envelope in decoded]):
+            MESSAGES.labels(self.group, records[0].topic, "applied").inc(len(decoded))
+            return
+        if len(decoded) == 1:
+            record, _ = decoded[0]
+            await self._deadletter(record, f"handler failed: {self._last_error}", self._last_error)
+            return
+        for record, envelope in decoded:  # find the bad one(s): one message at a time
+            if await self._apply([envelope]):
+                MESSAGES.labels(self.group, record.topic, "applied").inc()
+            else:
+                error = self._last_error
+                await self._deadletter(record, f"handler failed: {error}", error)
 
     async def commit(self, only: set[TopicPartition] | None = None) -> None:
         async with self._lock:
@@ -138,26 +175,20 @@ class ConsumerRunner:
             for tp in offsets:
                 self._pending.pop(tp, None)
 
-    async def _process(self, record: ConsumerRecord[Any, Any]) -> None:
-        try:
-            envelope = self.decoder(record.value)
-        except DecodeError as exc:
-            await self._deadletter(record, str(exc), exc)
-            return
+    async def _apply(self, envelopes: list[Envelope]) -> bool:
+        """Run the handler with retries; False (and `_last_error`) if it kept failing."""
         try:
             async for attempt in AsyncRetrying(
-                retry=self._should_retry,
-                wait=self.retry_wait,
-                reraise=True,
+                retry=self._should_retry, wait=self.retry_wait, reraise=True
             ):
                 with attempt:
-                    await self.handler(envelope)
+                    await self.handler(envelopes)
         except Exception as exc:
             if self._stopping.is_set() and is_transient(exc):
                 raise  # shutting down during an outage: leave it uncommitted for the next run
-            await self._deadletter(record, f"handler failed: {exc}", exc)
-            return
-        MESSAGES.labels(self.group, record.topic, "applied").inc()
+            self._last_error = exc
+            return False
+        return True
 
     def _should_retry(self, state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
@@ -69,6 +70,26 @@ class UnitOfWork:
             .returning(self._inbox.c.message_id)
         )
         return (await self.session.execute(stmt)).first() is not None
+
+    async def claim_batch(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
+        """Claim a batch at once; returns, in order, the envelopes to apply: those never
+        processed before, each id once (a batch may carry the same message twice)."""
+        ids = list(dict.fromkeys(e.id for e in envelopes))
+        if not ids:
+            return []
+        stmt = (
+            pg_insert(self._inbox)
+            .values([{"message_id": m} for m in ids])
+            .on_conflict_do_nothing()
+            .returning(self._inbox.c.message_id)
+        )
+        fresh = set((await self.session.execute(stmt)).scalars())
+        todo = []
+        for envelope in envelopes:
+            if envelope.id in fresh:
+                fresh.discard(envelope.id)
+                todo.append(envelope)
+        return todo
 
     async def emit(self, topic: str, *envelopes: Envelope) -> None:
         """Queue events for the outbox relay; they are published only if this commits."""

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, fun
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.bus import Handler
+from shared.bus import BatchHandler, per_message
 from shared.db import UnitOfWork, inbox_table, outbox_table
 from shared.events import Envelope, decode
 
@@ -49,30 +49,42 @@ class TestSchema:
     def handler(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        after_commit: Callable[[Envelope], None] | None = None,
-    ) -> Handler:
-        """Adds the event's amount to its lead's total: applying an event twice would show."""
+        after_commit: Callable[[int], None] | None = None,
+        *,
+        batch: bool = False,
+    ) -> BatchHandler:
+        """Adds each event's amount to its lead's total: applying an event twice would show.
 
-        async def handle(envelope: Envelope) -> None:
+        batch=True applies a whole batch in one transaction, else one transaction per event.
+        `after_commit(n)` is told how many events each commit applied.
+        """
+
+        async def apply(envelopes: Sequence[Envelope]) -> None:
             async with self.uow(sessions) as uow:
-                if not await uow.claim(envelope.id):
-                    return
-                amount = int(envelope.payload["properties"]["amount"])
-                stmt = insert(self.totals).values(
-                    lead_key=envelope.lead_key, total=amount, applied=1
-                )
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[self.totals.c.lead_key],
-                    set_={
-                        "total": self.totals.c.total + amount,
-                        "applied": self.totals.c.applied + 1,
-                    },
-                )
-                await uow.session.execute(stmt)
+                todo = await uow.claim_batch(envelopes)
+                if todo:
+                    await uow.session.execute(self._add, [_amount(e) for e in todo])
             if after_commit is not None:
-                after_commit(envelope)
+                after_commit(len(todo))
 
-        return handle
+        if batch:
+            return apply
+
+        async def one(envelope: Envelope) -> None:
+            await apply([envelope])
+
+        return per_message(one)
+
+    @property
+    def _add(self) -> Any:
+        stmt = insert(self.totals)
+        return stmt.on_conflict_do_update(
+            index_elements=[self.totals.c.lead_key],
+            set_={
+                "total": self.totals.c.total + stmt.excluded.total,
+                "applied": self.totals.c.applied + 1,
+            },
+        )
 
     async def totals_by_lead(self, engine: AsyncEngine) -> dict[str, tuple[int, int]]:
         async with engine.connect() as conn:
@@ -82,6 +94,14 @@ class TestSchema:
     async def count(self, engine: AsyncEngine, table: Table) -> int:
         async with engine.connect() as conn:
             return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def _amount(envelope: Envelope) -> dict[str, Any]:
+    return {
+        "lead_key": envelope.lead_key,
+        "total": int(envelope.payload["properties"]["amount"]),
+        "applied": 1,
+    }
 
 
 def track(lead_key: str, *, amount: int = 0, seq: int = 0, workspace: str = "ws") -> Envelope:

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import orjson
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.bus import (
@@ -28,8 +29,9 @@ from tests.integration.support import (
 )
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["per-message", "batch"])
 async def test_events_are_applied_once_and_duplicates_have_no_effect(
-    bootstrap: str, engine: AsyncEngine, topics: Topics, schema: TestSchema
+    batch: bool, bootstrap: str, engine: AsyncEngine, topics: Topics, schema: TestSchema
 ) -> None:
     events = [track(f"lead-{i % 7}", amount=i, seq=i) for i in range(200)]
     redelivered = events[10:40]  # the same messages (same ids) sent a second time
@@ -41,17 +43,18 @@ async def test_events_are_applied_once_and_duplicates_have_no_effect(
         create_consumer(bootstrap, group_id=group, client_id="test"),
         topics=[topics.touchpoints],
         group=group,
-        handler=schema.handler(create_session_factory(engine)),
+        handler=schema.handler(create_session_factory(engine), batch=batch),
         deadletters=DeadLetterSink(publisher, topics.deadletter),
         service="test",
     )
     task = asyncio.create_task(runner.run())
     try:
-        await publish(publisher, topics.touchpoints, events)
+        # Duplicates inside one batch (sent together) and across batches (sent later).
+        await publish(publisher, topics.touchpoints, events + events[50:60])
         await publish(publisher, topics.touchpoints, redelivered)
         await wait_for(lambda: schema.count(engine, schema.inbox), within=60, what="events applied")
         await wait_for(
-            lambda: _committed_total(bootstrap, group, 230), within=60, what="offsets committed"
+            lambda: _committed_total(bootstrap, group, 240), within=60, what="offsets committed"
         )
     finally:
         runner.stop()

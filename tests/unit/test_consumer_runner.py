@@ -1,14 +1,14 @@
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import pytest
 from aiokafka import TopicPartition
 from sqlalchemy.exc import OperationalError
 from tenacity import wait_none
 
-from shared.bus import ConsumerRunner, DeadLetterSink
+from shared.bus import BatchHandler, ConsumerRunner, DeadLetterSink, per_message
 from shared.errors import PermanentError
 from shared.events import Envelope, encode
 from tests.fakes import FakeConsumer, FakePublisher, record
@@ -37,12 +37,14 @@ async def run_until_drained(runner: ConsumerRunner, consumer: FakeConsumer) -> N
     await asyncio.wait_for(task, 5)
 
 
-def make_runner(consumer: FakeConsumer, handler: Any, publisher: FakePublisher) -> ConsumerRunner:
+def make_runner(
+    consumer: FakeConsumer, handler: Any, publisher: FakePublisher, *, batch: bool = False
+) -> ConsumerRunner:
     return ConsumerRunner(
         consumer,
         topics=[TOPIC],
         group="g",
-        handler=handler,
+        handler=handler if batch else per_message(handler),
         deadletters=DeadLetterSink(publisher, "t.deadletter"),
         service="test",
         max_attempts=3,
@@ -161,19 +163,56 @@ async def test_revoked_partitions_are_committed_before_they_go() -> None:
     assert consumer.commits == [{TP1: 4}]
 
 
-@pytest.mark.parametrize("stop_after", [1])
-async def test_stop_finishes_the_current_message_and_commits_it(stop_after: int) -> None:
+async def test_stop_finishes_the_current_batch_commits_it_and_takes_no_more() -> None:
     handled: list[str] = []
-    consumer = FakeConsumer([{TP0: [record(TOPIC, i, event(i)) for i in range(5)]}])
+    consumer = FakeConsumer(
+        [{TP0: [record(TOPIC, i, event(i)) for i in range(3)]}, {TP0: [record(TOPIC, 3, event(3))]}]
+    )
     runner: ConsumerRunner
 
     async def handler(env: Envelope) -> None:
         handled.append(env.lead_key)
-        if len(handled) == stop_after:
-            runner.stop()
+        runner.stop()
 
     runner = make_runner(consumer, handler, FakePublisher())
     await asyncio.wait_for(runner.run(), 5)
-    assert handled == ["lead-0"]
-    assert consumer.committed() == {TP0: 1}
+    assert handled == ["lead-0", "lead-1", "lead-2"]
+    assert consumer.committed() == {TP0: 3}
     assert consumer.stopped
+
+
+async def test_a_batch_handler_gets_each_partitions_records_together() -> None:
+    batches: list[list[str]] = []
+
+    async def handler(envelopes: Sequence[Envelope]) -> None:
+        batches.append([e.lead_key for e in envelopes])
+
+    consumer = FakeConsumer(
+        [
+            {
+                TP0: [record(TOPIC, i, event(i)) for i in range(3)],
+                TP1: [record(TOPIC, 0, event(9), partition=1)],
+            }
+        ]
+    )
+    await run_until_drained(make_runner(consumer, handler, FakePublisher(), batch=True), consumer)
+    assert batches == [["lead-0", "lead-1", "lead-2"], ["lead-9"]]
+    assert consumer.committed() == {TP0: 3, TP1: 1}
+
+
+async def test_a_failing_batch_is_retried_one_by_one_so_only_the_bad_one_dies() -> None:
+    publisher = FakePublisher()
+    applied: list[str] = []
+
+    async def handler(envelopes: Sequence[Envelope]) -> None:
+        if any(e.lead_key == "lead-1" for e in envelopes):
+            raise ValueError("lead-1 is poison")
+        applied.extend(e.lead_key for e in envelopes)
+
+    consumer = FakeConsumer([{TP0: [record(TOPIC, i, event(i)) for i in range(3)]}])
+    handler_: BatchHandler = handler
+    await run_until_drained(make_runner(consumer, handler_, publisher, batch=True), consumer)
+    assert applied == ["lead-0", "lead-2"]
+    (letter,) = [orjson.loads(v) for v in publisher.on("t.deadletter")]
+    assert (letter["offset"], letter["reason"]) == (1, "handler failed: lead-1 is poison")
+    assert consumer.committed() == {TP0: 3}

@@ -1,7 +1,8 @@
 """A consumer process for crash tests: `python -m tests.integration.procs.consumer`.
 
---crash-after N kills the process with SIGKILL right after the N-th database commit,
-i.e. after the effect is durable and before the batch's offsets are committed.
+--crash-after N kills the process with SIGKILL right after the database commit that brings
+the events applied to N or more, i.e. after the effect is durable and before the batch's
+offsets are committed. --batch applies a batch per transaction instead of an event.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from shared.bus import (
     create_producer,
 )
 from shared.db import create_engine, create_session_factory
-from shared.events import Envelope, Topics
+from shared.events import Topics
 from shared.signals import stop_on_signals
 from tests.integration.support import TestSchema
 
@@ -31,10 +32,10 @@ async def main(args: argparse.Namespace) -> None:
     topics = Topics(args.prefix)
     commits = 0
 
-    def after_commit(_: Envelope) -> None:
+    def after_commit(applied: int) -> None:
         nonlocal commits
-        commits += 1
-        if commits == args.crash_after:
+        commits += applied
+        if args.crash_after and commits >= args.crash_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
     producer = create_producer(bootstrap, client_id="crash-test")
@@ -43,7 +44,7 @@ async def main(args: argparse.Namespace) -> None:
         create_consumer(bootstrap, group_id=args.group, client_id="crash-test"),
         topics=[topics.touchpoints],
         group=args.group,
-        handler=schema.handler(create_session_factory(engine), after_commit),
+        handler=schema.handler(create_session_factory(engine), after_commit, batch=args.batch),
         deadletters=DeadLetterSink(KafkaPublisher(producer), topics.deadletter),
         service="crash-test",
         batch_size=args.batch_size,
@@ -63,4 +64,5 @@ if __name__ == "__main__":
     parser.add_argument("--group", required=True)
     parser.add_argument("--crash-after", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch", action="store_true")
     asyncio.run(main(parser.parse_args()))

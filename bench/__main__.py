@@ -1,0 +1,55 @@
+"""`make bench`: runs every benchmark, prints a table, writes bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import foundation
+from bench.harness import Figure, table
+from shared.bus import ensure_topics
+from shared.db import create_engine
+from shared.events import Topics
+
+
+async def main(n: int, repeats: int) -> list[Figure]:
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    engine = create_engine(os.environ["DATABASE_URL"])
+    topics = Topics("bench")
+    await ensure_topics(bootstrap, topics, partitions=6, replication_factor=1)
+    try:
+        return [
+            await foundation.codec(n, repeats),
+            await foundation.publishing(bootstrap, topics, n, repeats),
+            await foundation.consuming(bootstrap, engine, n // 4, repeats),
+            await foundation.relaying(bootstrap, engine, topics, n, repeats),
+        ]
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    figures = asyncio.run(main(args.events, args.repeats))
+    print(table(figures))
+    out = Path(__file__).parent / "results.json"
+    out.write_text(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(),
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "events": args.events,
+                "figures": [f.as_dict() for f in figures],
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwritten to {out}")

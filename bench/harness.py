@@ -1,0 +1,44 @@
+"""Timing helpers: repeat, take the median, report beside a baseline from the same run."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Figure:
+    name: str
+    unit: str
+    value: float
+    baseline_name: str
+    baseline: float
+    runs: int
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline if self.baseline else float("nan")
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "ratio_to_baseline": round(self.ratio, 3)}
+
+
+async def rate(n: int, run: Callable[[], Awaitable[None]], repeats: int) -> float:
+    """Median items per second of `run` (which handles n items) over `repeats` runs."""
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        await run()
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def table(figures: list[Figure]) -> str:
+    head = f"{'benchmark':34} {'value':>12} {'unit':10} {'baseline':>12}  {'ratio':>6}  baseline is"
+    lines = [head, "-" * len(head)]
+    for f in figures:
+        figures_ = f"{f.value:12,.0f} {f.unit:10} {f.baseline:12,.0f}  {f.ratio:6.2f}"
+        lines.append(f"{f.name:34} {figures_}  {f.baseline_name}")
+    return "\n".join(lines)

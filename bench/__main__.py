@@ -26,7 +26,8 @@ async def main(n: int, repeats: int) -> list[Figure]:
         return [
             await foundation.codec(n, repeats),
             await foundation.publishing(bootstrap, topics, n, repeats),
-            await foundation.consuming(bootstrap, engine, n // 4, repeats),
+            await foundation.consuming(bootstrap, engine, n // 10, repeats, batch=False),
+            await foundation.consuming(bootstrap, engine, n, repeats, batch=True),
             await foundation.relaying(bootstrap, engine, topics, n, repeats),
         ]
     finally:

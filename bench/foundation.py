@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from statistics import median
 
@@ -22,6 +23,7 @@ from shared.bus import (
     create_consumer,
     create_producer,
     ensure_topics,
+    per_message,
     publish,
 )
 from shared.db import OutboxRelay, UnitOfWork, create_session_factory, inbox_table, outbox_table
@@ -108,8 +110,11 @@ def bench_schema(name: str) -> tuple[MetaData, Table, Table, Table]:
     return metadata, inbox_table(metadata), outbox_table(metadata), totals
 
 
-async def consuming(bootstrap: str, engine: AsyncEngine, n: int, repeats: int) -> Figure:
-    """ConsumerRunner applying each event in its own transaction (inbox claim + upsert)."""
+async def consuming(
+    bootstrap: str, engine: AsyncEngine, n: int, repeats: int, *, batch: bool
+) -> Figure:
+    """ConsumerRunner applying events with inbox claim + upsert: one transaction per event,
+    or (batch) one per partition batch."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     metadata, inbox, outbox, totals = bench_schema(schema)
     async with engine.begin() as conn:
@@ -117,15 +122,21 @@ async def consuming(bootstrap: str, engine: AsyncEngine, n: int, repeats: int) -
         await conn.run_sync(metadata.create_all)
     sessions = create_session_factory(engine)
 
-    async def handler(e: Envelope) -> None:
+    add = insert(totals)
+    add = add.on_conflict_do_update(
+        index_elements=[totals.c.lead_key], set_={"total": totals.c.total + add.excluded.total}
+    )
+
+    async def apply(envelopes: Sequence[Envelope]) -> None:
         async with UnitOfWork(sessions, inbox=inbox, outbox=outbox) as uow:
-            if await uow.claim(e.id):
-                stmt = insert(totals).values(lead_key=e.lead_key, total=1)
-                await uow.session.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[totals.c.lead_key], set_={"total": totals.c.total + 1}
-                    )
-                )
+            todo = await uow.claim_batch(envelopes)
+            if todo:
+                await uow.session.execute(add, [{"lead_key": e.lead_key, "total": 1} for e in todo])
+
+    async def one(envelope: Envelope) -> None:
+        await apply([envelope])
+
+    handler = apply if batch else per_message(one)
 
     async def count() -> int:
         async with engine.connect() as conn:
@@ -180,7 +191,7 @@ async def consuming(bootstrap: str, engine: AsyncEngine, n: int, repeats: int) -
         async with engine.begin() as conn:
             await conn.execute(text(f'drop schema "{schema}" cascade'))
     return Figure(
-        "consume + apply once (1 tx/event)",
+        f"consume + apply once ({'1 tx/batch' if batch else '1 tx/event'})",
         "events/s",
         median(ours_rates),
         "bare aiokafka consumer, no db",

@@ -31,7 +31,7 @@ def migrate(
     ] = None,
 ) -> None:
     """Bring each service's PostgreSQL schema to the latest migration."""
-    configure_logging("migrate", json=False)
+    configure_logging("migrate", level="WARNING", json=False)
 
     async def run() -> None:
         for info in _pick(services):

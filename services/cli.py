@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from services.ingest import cli as workspace_cli
 from services.registry import SERVICES, ServiceInfo
 from shared.bus import ensure_topics
 from shared.db.migrations import upgrade
@@ -15,6 +16,7 @@ from shared.events import Topics
 from shared.logging import configure_logging
 
 app = typer.Typer(help="LeadFlow: event-driven lead scoring and nurturing.", no_args_is_help=True)
+app.add_typer(workspace_cli.app, name="workspace")
 
 
 def _pick(names: list[str] | None) -> list[ServiceInfo]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
@@ -45,6 +45,8 @@ class ServiceRuntime:
     inbox: Table
     outbox: Table
     consumers: list[ConsumerRunner] = field(default_factory=list)
+    # More readiness checks a service adds: name -> coroutine returning "ok" or the reason.
+    checks: dict[str, Callable[[], Awaitable[str]]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
@@ -95,6 +97,8 @@ class ServiceRuntime:
             checks["kafka"] = "ok" if metadata.brokers() else "unavailable: no brokers"
         except Exception as exc:
             checks["kafka"] = f"unavailable: {exc!r}"
+        for name, check in self.checks.items():
+            checks[name] = await check()
         return checks
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -15,7 +15,8 @@ from shared.logging import configure_logging
 from shared.runtime import ServiceRuntime, service_runtime
 from shared.settings import BaseServiceSettings
 
-Startup = Callable[[ServiceRuntime], Awaitable[None]]
+# A service's own start-up and shutdown, around the shared runtime (e.g. caches, consumers).
+Extension = Callable[[FastAPI, ServiceRuntime], AbstractAsyncContextManager[None]]
 
 
 def health_router() -> APIRouter:
@@ -45,15 +46,18 @@ def create_service_app(
     inbox: Table,
     outbox: Table,
     routers: Sequence[APIRouter] = (),
-    on_startup: Startup | None = None,
+    extension: Extension | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
-        async with service_runtime(settings, inbox=inbox, outbox=outbox) as runtime:
+        async with AsyncExitStack() as stack:
+            runtime = await stack.enter_async_context(
+                service_runtime(settings, inbox=inbox, outbox=outbox)
+            )
             app.state.runtime = runtime
-            if on_startup is not None:
-                await on_startup(runtime)
+            if extension is not None:
+                await stack.enter_async_context(extension(app, runtime))
             yield
 
     app = FastAPI(title=title, lifespan=lifespan)

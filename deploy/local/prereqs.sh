@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the machine has what LeadFlow's local launchers need: Python 3.11, Java 17, Maven and
+# Checks the machine has what LeadFlow needs: Python 3.11, Java 17, Maven, Chromium (browser tests) and
 # PostgreSQL 15 binaries. As root on Debian it installs what is missing; otherwise it says what to install.
 set -euo pipefail
 missing=()
@@ -7,6 +7,7 @@ command -v python3 >/dev/null || missing+=(python3 python3-venv)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v curl >/dev/null || missing+=(curl)
+command -v chromium >/dev/null || missing+=(chromium)  # browser tests drive a real headless Chromium
 [[ -x /usr/lib/postgresql/15/bin/initdb || -n "${LEADFLOW_PG_BIN:-}" || -n "${DATABASE_URL:-}" ]] \
   || missing+=(postgresql-15)
 ((${#missing[@]} == 0)) && exit 0

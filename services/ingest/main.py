@@ -2,19 +2,66 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import rjsmin
 from fastapi import FastAPI
+from limits import parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import FixedWindowRateLimiter
 
-from services.ingest import models
+from services.ingest import api, engagement, models
+from services.ingest.publishing import TouchpointPublisher
+from services.ingest.segment import Limits
 from services.ingest.settings import IngestSettings
+from services.ingest.state import IngestState
+from shared.runtime import ServiceRuntime
 from shared.web import create_service_app
+from shared.workspaces import WorkspaceDirectory, WorkspaceFeed
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+TRACKER = Path(__file__).parent / "static" / "tracker.js"
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
+
+    @contextlib.asynccontextmanager
+    async def ingest(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
+        directory = WorkspaceDirectory()
+        feed = WorkspaceFeed(settings.kafka_bootstrap_servers, runtime.topics.workspaces, directory)
+        await feed.start()
+        app.state.ingest = IngestState(
+            settings=settings,
+            directory=directory,
+            touchpoints=TouchpointPublisher(
+                runtime.publisher,
+                runtime.topics.touchpoints,
+                runtime.deadletters,
+                ack_timeout=settings.ack_timeout_seconds,
+                max_in_flight=settings.max_in_flight_events,
+            ),
+            limiter=FixedWindowRateLimiter(MemoryStorage()),
+            rate=parse(settings.rate_limit),
+            limits=Limits(settings.max_event_bytes, settings.max_batch_events),
+            tracker_js=rjsmin.jsmin(TRACKER.read_text(), keep_bang_comments=False).encode(),
+        )
+
+        async def workspaces_loaded() -> str:
+            return "ok" if feed.loaded.is_set() else "loading"
+
+        runtime.checks["workspaces"] = workspaces_loaded
+        try:
+            yield
+        finally:
+            await feed.stop()
+
     return create_service_app(
-        settings, title="LeadFlow ingest", inbox=models.inbox, outbox=models.outbox
+        settings,
+        title="LeadFlow ingest",
+        inbox=models.inbox,
+        outbox=models.outbox,
+        routers=[api.router, engagement.router],
+        extension=ingest,
     )

@@ -1,6 +1,6 @@
 """Kafka: producer factory, consumer runner, dead letters, topic admin."""
 
-from shared.bus.admin import ensure_topics
+from shared.bus.admin import ensure_topics, topic_partitions
 from shared.bus.consumer import BatchHandler, ConsumerRunner, Handler, create_consumer, per_message
 from shared.bus.deadletter import DeadLetter, DeadLetterSink
 from shared.bus.producer import KafkaPublisher, Publisher, create_producer, publish
@@ -18,4 +18,5 @@ __all__ = [
     "ensure_topics",
     "per_message",
     "publish",
+    "topic_partitions",
 ]

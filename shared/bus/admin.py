@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from aiokafka import AIOKafkaClient, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -38,3 +39,14 @@ async def ensure_topics(
         return created
     finally:
         await admin.close()
+
+
+async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
+    """The topic's partitions, straight from the cluster's metadata (empty if no such topic)."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers)
+    try:
+        await client.bootstrap()
+        parts = (await client.fetch_all_metadata()).partitions_for_topic(topic) or set()
+        return [TopicPartition(topic, p) for p in sorted(parts)]
+    finally:
+        await client.close()

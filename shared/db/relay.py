@@ -63,11 +63,30 @@ class OutboxRelay:
             finally:
                 self.leading.clear()
 
+    @property
+    def _lock_key(self) -> Any:
+        return func.hashtext(f"leadflow-outbox:{self.schema}")
+
+    async def publish_pending(self) -> bool:
+        """Publish what the outbox holds now (for one-shot commands such as the CLI).
+
+        False if a running relay leads: it was woken by the commit's NOTIFY and will do it.
+        """
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not await conn.scalar(select(func.pg_try_advisory_lock(self._lock_key))):
+                return False
+            try:
+                while await self.drain():
+                    pass
+            finally:
+                await conn.execute(select(func.pg_advisory_unlock(self._lock_key)))
+        return True
+
     async def _lead(self) -> None:
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            lock = func.pg_try_advisory_lock(func.hashtext(f"leadflow-outbox:{self.schema}"))
-            if not await conn.scalar(select(lock)):
+            if not await conn.scalar(select(func.pg_try_advisory_lock(self._lock_key))):
                 await self._sleep(self.poll_seconds)  # another relay leads; stand by
                 return
             await self._listen(conn)

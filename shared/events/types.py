@@ -98,10 +98,11 @@ class EmailSent(EmailEvent):
 
 
 class EmailOpened(EmailEvent):
-    pass
+    user_agent: str | None = None
+    ip: str | None = None
 
 
-class EmailClicked(EmailEvent):
+class EmailClicked(EmailOpened):
     url: str
 
 
@@ -116,10 +117,13 @@ class EmailUnsubscribed(EmailEvent):
 
 # --- workspaces: compacted topic, the one thing every service must know ---
 class WorkspaceChanged(Payload):
+    """A workspace's whole current state (the topic is compacted: the last one wins)."""
+
     name: str
     write_key_hashes: list[str] = Field(default_factory=list)
     api_key_hashes: list[str] = Field(default_factory=list)
     allowed_origins: list[str] = Field(default_factory=list)
+    truncate_ip: bool = False
     deleted: bool = False
 
 

@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.bus import BatchHandler, per_message
+from shared.bus import BatchHandler, per_message, topic_partitions
 from shared.db import UnitOfWork, inbox_table, outbox_table
 from shared.events import Envelope, decode
 
@@ -131,7 +131,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[Any, Any
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(await _partitions(bootstrap, topic))]
+        partitions = await topic_partitions(bootstrap, topic)
         assert partitions, f"topic {topic} does not exist"
         end = await consumer.end_offsets(partitions)
         if not any(end.values()):
@@ -145,15 +145,6 @@ async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[Any, Any
         return records
     finally:
         await consumer.stop()
-
-
-async def _partitions(bootstrap: str, topic: str) -> set[int]:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap)
-    try:
-        await client.bootstrap()
-        return (await client.fetch_all_metadata()).partitions_for_topic(topic) or set()
-    finally:
-        await client.close()
 
 
 async def read_events(bootstrap: str, topic: str) -> list[Envelope]:

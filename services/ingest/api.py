@@ -1,0 +1,196 @@
+"""HTTP routes of the ingest service: Segment's Tracking API, CORS, the tracker script."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from services.ingest import segment
+from services.ingest.auth import AuthError, authenticate
+from services.ingest.body import BodyError, parse_json, read_limited
+from services.ingest.publishing import Unavailable
+from services.ingest.state import IngestState
+from shared.events import utcnow
+
+router = APIRouter()
+
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A message of Segment's HTTP Tracking API (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/).",
+    "properties": {
+        name: {"type": kind}
+        for name, kind in {
+            "userId": "string",
+            "anonymousId": "string",
+            "messageId": "string",
+            "event": "string",
+            "name": "string",
+            "previousId": "string",
+            "groupId": "string",
+            "timestamp": "string",
+            "sentAt": "string",
+            "properties": "object",
+            "traits": "object",
+            "context": "object",
+            "integrations": "object",
+            "writeKey": "string",
+        }.items()
+    },
+}
+BATCH_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "batch": {"type": "array", "items": MESSAGE_SCHEMA},
+        "sentAt": {"type": "string"},
+    },
+    "required": ["batch"],
+}
+
+
+def _json(
+    status: int, body: dict[str, Any], origin: str | None, headers: dict[str, str] | None = None
+) -> Response:
+    response = Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+def _error(
+    status: int,
+    message: str,
+    origin: str | None,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    return _json(status, {"success": False, "error": message, **extra}, origin, headers)
+
+
+async def ingest(request: Request, kind: str | None) -> Response:
+    """One message (kind given) or a batch (kind None): validate, publish, answer."""
+    state: IngestState = request.app.state.ingest
+    settings = state.settings
+    origin = request.headers.get("origin")
+    received_at = utcnow()
+    try:
+        encoding = request.headers.get("content-encoding", "")
+        body = parse_json(
+            await read_limited(request.stream(), encoding, settings.max_request_bytes)
+        )
+        workspace = authenticate(request.headers.get("authorization"), body, state.directory)
+    except (BodyError, AuthError) as exc:
+        headers = {"WWW-Authenticate": 'Basic realm="LeadFlow"'} if exc.status == 401 else None
+        return _error(exc.status, exc.message, origin, headers=headers)
+    if not workspace.origin_allowed(origin):
+        return _error(403, f"origin {origin} is not allowed to send to this workspace", None)
+
+    context = segment.Request(received_at, ip=request.client.host if request.client else None)
+    try:
+        if kind is None:
+            outcome = segment.batch(body, workspace=workspace, request=context, limits=state.limits)
+        else:
+            outcome = segment.single(
+                body, kind=kind, workspace=workspace, request=context, limits=state.limits
+            )
+    except segment.TooLarge as exc:
+        return _error(413, str(exc), origin)
+    rejected = [
+        {"index": i, "errors": [p.as_dict() for p in problems]}
+        for i, _, problems in outcome.rejected
+    ]
+    if kind is not None and rejected:
+        return _error(400, "invalid message", origin, errors=rejected[0]["errors"])
+
+    retry_after = await state.retry_after_if_limited(workspace.id, len(outcome.accepted))
+    if retry_after is not None:
+        return _error(
+            429,
+            f"rate limit of {state.rate} events exceeded",
+            origin,
+            headers={"Retry-After": str(retry_after)},
+        )
+    try:
+        await state.touchpoints.publish(outcome.accepted)
+        if outcome.rejected:
+            await state.touchpoints.reject(workspace.id, outcome.rejected)
+    except Unavailable:
+        retry = {"Retry-After": str(settings.retry_after_seconds)}
+        return _error(
+            503, "event store unavailable, nothing was accepted: retry later", origin, headers=retry
+        )
+    if rejected and not outcome.accepted:
+        return _error(400, "every message in the batch was rejected", origin, rejected=rejected)
+    return _json(200, {"success": True, **({"rejected": rejected} if rejected else {})}, origin)
+
+
+def _add_message_route(kind: str) -> None:
+    async def endpoint(request: Request) -> Response:
+        return await ingest(request, kind)
+
+    endpoint.__name__ = f"ingest_{kind}"
+    router.add_api_route(
+        f"/v1/{kind}",
+        endpoint,
+        methods=["POST"],
+        tags=["tracking"],
+        summary=f"Record a {kind} message",
+        description="Segment-compatible. Authenticate with HTTP Basic (write key as user name, "
+        "empty password) or `writeKey` in the body. Answers 200 only once Kafka holds the event.",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": MESSAGE_SCHEMA}},
+            }
+        },
+    )
+
+
+for _kind in segment.TYPES:
+    _add_message_route(_kind)
+
+
+@router.post(
+    "/v1/batch",
+    tags=["tracking"],
+    summary="Record several messages",
+    description="Each message is checked on its own: good ones are accepted, bad ones are listed "
+    "under `rejected` with their index and reasons (and sent to the dead-letter topic).",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": BATCH_SCHEMA}}}
+    },
+)
+async def ingest_batch(request: Request) -> Response:
+    return await ingest(request, None)
+
+
+@router.options("/v1/{path:path}", include_in_schema=False)
+async def preflight(request: Request) -> Response:
+    """CORS preflight. The origin is checked against the workspace on the real request, which
+    carries the key (the preflight does not)."""
+    response = Response(status_code=204)
+    origin = request.headers.get("origin")
+    if origin:
+        response.headers.update(
+            {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding",
+                "Access-Control-Max-Age": "86400",
+                "Vary": "Origin",
+            }
+        )
+    return response
+
+
+@router.get("/v1/tracker.js", tags=["tracker"], summary="The browser tracker script")
+async def tracker_js(request: Request) -> Response:
+    state: IngestState = request.app.state.ingest
+    return Response(
+        state.tracker_js,
+        media_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"},
+    )

@@ -1,0 +1,164 @@
+"""Workspaces and their keys: the one place that creates, changes and rotates them.
+
+Every change is published (via the outbox) as the workspace's whole state on the compacted
+workspaces topic, with key hashes only; every service caches that (shared/workspaces.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+
+from services.ingest.models import workspace_keys, workspaces
+from shared.db import UnitOfWork
+from shared.events import Envelope, Topics, utcnow
+from shared.workspaces import KeyKind, hash_key, new_key
+
+
+class WorkspaceNotFound(LookupError):
+    pass
+
+
+@dataclass
+class Workspace:
+    id: str
+    name: str
+    allowed_origins: list[str]
+    truncate_ip: bool
+    created_at: datetime
+    key_prefixes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class IssuedKeys:
+    """Plain keys, shown once when created or rotated; only their hashes are stored."""
+
+    workspace: Workspace
+    write_key: str | None = None
+    api_key: str | None = None
+
+
+async def create(
+    uow: UnitOfWork, topics: Topics, *, name: str, allowed_origins: list[str], truncate_ip: bool
+) -> IssuedKeys:
+    ws_id = "ws_" + secrets.token_hex(8)
+    await uow.session.execute(
+        insert(workspaces).values(
+            id=ws_id, name=name, allowed_origins=allowed_origins, truncate_ip=truncate_ip
+        )
+    )
+    write_key = await _add_key(uow, ws_id, "write")
+    api_key = await _add_key(uow, ws_id, "api")
+    workspace = await _publish(uow, topics, ws_id)
+    return IssuedKeys(workspace, write_key=write_key, api_key=api_key)
+
+
+async def rotate_key(uow: UnitOfWork, topics: Topics, ws_id: str, kind: KeyKind) -> IssuedKeys:
+    """Revoke the workspace's key of that kind at once and issue a new one."""
+    await _get(uow, ws_id)
+    await uow.session.execute(
+        update(workspace_keys)
+        .where(
+            workspace_keys.c.workspace_id == ws_id,
+            workspace_keys.c.kind == kind,
+            workspace_keys.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=func.now())
+    )
+    key = await _add_key(uow, ws_id, kind)
+    workspace = await _publish(uow, topics, ws_id)
+    return IssuedKeys(workspace, **{f"{kind}_key": key})
+
+
+async def change(
+    uow: UnitOfWork,
+    topics: Topics,
+    ws_id: str,
+    *,
+    name: str | None = None,
+    allowed_origins: list[str] | None = None,
+    truncate_ip: bool | None = None,
+) -> Workspace:
+    await _get(uow, ws_id)
+    values = {
+        k: v
+        for k, v in {
+            "name": name,
+            "allowed_origins": allowed_origins,
+            "truncate_ip": truncate_ip,
+        }.items()
+        if v is not None
+    }
+    if values:
+        await uow.session.execute(
+            update(workspaces).where(workspaces.c.id == ws_id).values(**values)
+        )
+    return await _publish(uow, topics, ws_id)
+
+
+async def list_all(uow: UnitOfWork) -> list[Workspace]:
+    rows = (
+        await uow.session.execute(select(workspaces.c.id).order_by(workspaces.c.created_at))
+    ).scalars()
+    return [await _get(uow, ws_id) for ws_id in rows]
+
+
+async def _add_key(uow: UnitOfWork, ws_id: str, kind: KeyKind) -> str:
+    key = new_key(kind)
+    await uow.session.execute(
+        insert(workspace_keys).values(
+            hash=hash_key(key), workspace_id=ws_id, kind=kind, prefix=key[:7]
+        )
+    )
+    return key
+
+
+async def _get(uow: UnitOfWork, ws_id: str) -> Workspace:
+    row = (await uow.session.execute(select(workspaces).where(workspaces.c.id == ws_id))).first()
+    if row is None:
+        raise WorkspaceNotFound(ws_id)
+    keys = (
+        await uow.session.execute(
+            select(workspace_keys.c.kind, workspace_keys.c.prefix).where(
+                workspace_keys.c.workspace_id == ws_id, workspace_keys.c.revoked_at.is_(None)
+            )
+        )
+    ).all()
+    return Workspace(
+        id=row.id,
+        name=row.name,
+        allowed_origins=list(row.allowed_origins),
+        truncate_ip=row.truncate_ip,
+        created_at=row.created_at,
+        key_prefixes={k.kind: k.prefix + "…" for k in keys},
+    )
+
+
+async def _publish(uow: UnitOfWork, topics: Topics, ws_id: str) -> Workspace:
+    """Queue the workspace's whole current state for the compacted topic."""
+    workspace = await _get(uow, ws_id)
+    active = (
+        await uow.session.execute(
+            select(workspace_keys.c.kind, workspace_keys.c.hash).where(
+                workspace_keys.c.workspace_id == ws_id, workspace_keys.c.revoked_at.is_(None)
+            )
+        )
+    ).all()
+    event = Envelope(
+        type="workspace.changed",
+        workspace_id=ws_id,
+        lead_key=ws_id,
+        occurred_at=utcnow(),
+        payload={
+            "name": workspace.name,
+            "write_key_hashes": [k.hash for k in active if k.kind == "write"],
+            "api_key_hashes": [k.hash for k in active if k.kind == "api"],
+            "allowed_origins": workspace.allowed_origins,
+            "truncate_ip": workspace.truncate_ip,
+        },
+    )
+    await uow.emit(topics.workspaces, event)
+    return workspace

@@ -1,0 +1,145 @@
+"""Workspaces as every service sees them: keys (hashed) and settings, from the compacted
+`workspaces` topic into a local cache, so a rotated key is honoured everywhere in seconds.
+
+The ingest service owns and edits workspaces (services/ingest/workspaces.py); this module
+only reads what it publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.bus.admin import topic_partitions
+from shared.events import DecodeError, Envelope, decode, typed_payload
+from shared.events.types import WorkspaceChanged
+
+log = logging.getLogger(__name__)
+
+KeyKind = Literal["write", "api"]
+KEY_PREFIX: dict[KeyKind, str] = {"write": "wk_", "api": "sk_"}
+
+
+def new_key(kind: KeyKind) -> str:
+    """A random key; `wk_` keys are public (ingest only), `sk_` keys are secret."""
+    return KEY_PREFIX[kind] + secrets.token_urlsafe(24)
+
+
+def hash_key(key: str) -> str:
+    """Keys are 192 random bits, so a plain SHA-256 is enough (no slow hash needed)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    id: str
+    name: str
+    allowed_origins: tuple[str, ...] = ()
+    truncate_ip: bool = False
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """No list means any origin (write keys are public anyway); else it must be listed."""
+        return not self.allowed_origins or origin is None or origin in self.allowed_origins
+
+
+class WorkspaceDirectory:
+    """In-memory map of key hashes to workspaces, fed by the compacted workspaces topic."""
+
+    def __init__(self) -> None:
+        self._by_write: dict[str, WorkspaceInfo] = {}
+        self._by_api: dict[str, WorkspaceInfo] = {}
+        self._hashes: dict[str, list[str]] = {}
+        self._workspaces: dict[str, WorkspaceInfo] = {}
+
+    def by_write_key(self, key: str) -> WorkspaceInfo | None:
+        return self._by_write.get(hash_key(key))
+
+    def by_api_key(self, key: str) -> WorkspaceInfo | None:
+        return self._by_api.get(hash_key(key))
+
+    def get(self, workspace_id: str) -> WorkspaceInfo | None:
+        return self._workspaces.get(workspace_id)
+
+    def __len__(self) -> int:
+        return len(self._workspaces)
+
+    def apply(self, envelope: Envelope) -> None:
+        """Take one workspace.changed event: it replaces everything known of that workspace."""
+        change = typed_payload(envelope)
+        if not isinstance(change, WorkspaceChanged):
+            return
+        ws_id = envelope.workspace_id
+        for h in self._hashes.pop(ws_id, []):
+            self._by_write.pop(h, None)
+            self._by_api.pop(h, None)
+        self._workspaces.pop(ws_id, None)
+        if change.deleted:
+            return
+        info = WorkspaceInfo(ws_id, change.name, tuple(change.allowed_origins), change.truncate_ip)
+        self._workspaces[ws_id] = info
+        for h in change.write_key_hashes:
+            self._by_write[h] = info
+        for h in change.api_key_hashes:
+            self._by_api[h] = info
+        self._hashes[ws_id] = [*change.write_key_hashes, *change.api_key_hashes]
+
+
+class WorkspaceFeed:
+    """Reads the whole workspaces topic at start, then follows it in the background."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, directory: WorkspaceDirectory) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.directory = directory
+        self.loaded = asyncio.Event()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=200,  # how fast a rotated key is seen
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Returns once every workspace published so far is known."""
+        await self._consumer.start()
+        partitions = await self._partitions()
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_beginning(*partitions)
+        end = await self._consumer.end_offsets(partitions)
+        while [tp for tp in partitions if await self._consumer.position(tp) < end[tp]]:
+            await self._take(await self._consumer.getmany(timeout_ms=500))
+        self.loaded.set()
+        log.info("workspaces loaded", extra={"workspaces": len(self.directory)})
+        self._task = asyncio.create_task(self._follow(), name="workspace feed")
+
+    async def _partitions(self) -> list[TopicPartition]:
+        partitions = await topic_partitions(self.bootstrap_servers, self.topic)
+        if not partitions:
+            raise RuntimeError(f"topic {self.topic} not found")
+        return partitions
+
+    async def _follow(self) -> None:
+        while True:
+            await self._take(await self._consumer.getmany(timeout_ms=1000))
+
+    async def _take(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        for records in batches.values():
+            for record in records:
+                try:
+                    self.directory.apply(decode(record.value))
+                except DecodeError as exc:
+                    log.error("bad workspace record skipped", extra={"reason": str(exc)})
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()

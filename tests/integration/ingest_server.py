@@ -1,0 +1,122 @@
+"""A real ingest service in a subprocess, on its own port and topics, for integration tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.events import Envelope, Topics
+from tests.integration.support import ROOT, read_events, terminate, wait_for
+
+SECRET = "integration-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class IngestServer:
+    url: str
+    topics: Topics
+    env: dict[str, str]
+    log: Path
+
+    def leadflow(self, *args: str) -> Any:
+        """Run the `leadflow` command against this server's topics; parse its --json output."""
+        out = subprocess.run(
+            [sys.executable, "-m", "services.cli", *args, "--json"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return json.loads(out.stdout)
+
+    def log_text(self) -> str:
+        return self.log.read_text()
+
+    def create_workspace(self, *options: str) -> dict[str, Any]:
+        return dict(self.leadflow("workspace", "create", f"test-{uuid.uuid4().hex[:6]}", *options))
+
+    async def touchpoints(self, bootstrap: str, at_least: int = 1) -> list[Envelope]:
+        found: list[Envelope] = []
+
+        async def enough() -> bool:
+            nonlocal found
+            found = await read_events(bootstrap, self.topics.touchpoints)
+            return len(found) >= at_least
+
+        await wait_for(enough, within=30, what=f"{at_least} touchpoints")
+        return found
+
+
+@contextlib.asynccontextmanager
+async def ingest_server(**settings: str) -> AsyncIterator[IngestServer]:
+    """Start `leadflow serve ingest` with these environment settings; stop it afterwards."""
+    port = free_port()
+    topics = Topics(f"t{uuid.uuid4().hex[:10]}")
+    env = {
+        **os.environ,
+        "LEADFLOW_TOPIC_PREFIX": topics.prefix,
+        "LEADFLOW_SECRET_KEY": SECRET,
+        **settings,
+    }
+    log = Path(tempfile.mkstemp(prefix="ingest-", suffix=".log")[1])
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "ingest", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = IngestServer(f"http://127.0.0.1:{port}", topics, env, log)
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+
+            async def ready() -> bool:
+                if proc.poll() is not None:
+                    raise AssertionError(f"ingest exited:\n{server.log_text()}")
+                try:
+                    return (await client.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_for(ready, within=60, what="ingest to be ready")
+        yield server
+    finally:
+        await terminate(proc)
+        _remove(log)
+
+
+def _spawn(port: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+    log = Path(tempfile.mkstemp(prefix="ingest-", suffix=".log")[1])
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "ingest", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, log
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)

@@ -77,15 +77,7 @@ async def ingest_server(**settings: str) -> AsyncIterator[IngestServer]:
         "LEADFLOW_SECRET_KEY": SECRET,
         **settings,
     }
-    log = Path(tempfile.mkstemp(prefix="ingest-", suffix=".log")[1])
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "ingest", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc, log = _spawn(port, env)
     server = IngestServer(f"http://127.0.0.1:{port}", topics, env, log)
     try:
         async with httpx.AsyncClient(base_url=server.url) as client:

@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import Table, text
@@ -26,6 +27,7 @@ from shared.bus import (
     ensure_topics,
 )
 from shared.db import OutboxRelay, UnitOfWork, create_engine, create_session_factory
+from shared.db.retention import keep_purging
 from shared.errors import is_transient
 from shared.events import Topics
 from shared.settings import BaseServiceSettings
@@ -151,9 +153,13 @@ async def service_runtime(
     )
     relay = OutboxRelay(engine, outbox, publisher, poll_seconds=settings.outbox_poll_seconds)
     runtime._background(relay.run(), "outbox relay")
+    stopping = asyncio.Event()
+    window = timedelta(hours=settings.dedupe_window_hours)
+    runtime._background(keep_purging(engine, inbox, window, stopping), "inbox retention")
     try:
         yield runtime
     finally:
+        stopping.set()
         relay.stop()
         for consumer in runtime.consumers:
             consumer.stop()

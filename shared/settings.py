@@ -52,6 +52,9 @@ class BaseServiceSettings(BaseSettings):
     outbox_poll_seconds: float = Field(
         1.0, gt=0, validation_alias=env("OUTBOX_POLL_SECONDS", "outbox_poll_seconds")
     )
+    dedupe_window_hours: float = Field(
+        24.0, gt=0, validation_alias=env("DEDUPE_WINDOW_HOURS", "dedupe_window_hours")
+    )
     log_level: str = Field("INFO", validation_alias=env("LOG_LEVEL", "log_level"))
     log_json: bool = Field(True, validation_alias=env("LOG_JSON", "log_json"))
     host: str = Field("127.0.0.1", validation_alias=env("LEADFLOW_HOST", "host"))

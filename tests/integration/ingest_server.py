@@ -98,6 +98,10 @@ async def ingest_server(**settings: str) -> AsyncIterator[IngestServer]:
 
 
 def _spawn(port: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+    # As `make run` does: migrate first (a no-op when the schema is current).
+    subprocess.run(
+        [sys.executable, "-m", "services.cli", "migrate", "ingest"], cwd=ROOT, env=env, check=True
+    )
     log = Path(tempfile.mkstemp(prefix="ingest-", suffix=".log")[1])
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: run test unit lint bench stop status install clean
 
@@ -32,7 +33,7 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
-	deploy/local/with-test-infra.sh $(BIN)/python -m bench
+	deploy/local/with-test-infra.sh $(BIN)/python -m bench $(BENCH_ARGS)
 
 stop:
 	deploy/local/infra.sh stop

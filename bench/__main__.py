@@ -10,26 +10,35 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import foundation
+from bench import foundation, ingest
 from bench.harness import Figure, table
 from shared.bus import ensure_topics
 from shared.db import create_engine
 from shared.events import Topics
 
 
-async def main(n: int, repeats: int) -> list[Figure]:
+async def main(
+    n: int, repeats: int, seconds: int, only: str | None
+) -> tuple[list[Figure], dict[str, object]]:
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     engine = create_engine(os.environ["DATABASE_URL"])
     topics = Topics("bench")
     await ensure_topics(bootstrap, topics, partitions=6, replication_factor=1)
+    figures: list[Figure] = []
+    details: dict[str, object] = {}
     try:
-        return [
-            await foundation.codec(n, repeats),
-            await foundation.publishing(bootstrap, topics, n, repeats),
-            await foundation.consuming(bootstrap, engine, n // 10, repeats, batch=False),
-            await foundation.consuming(bootstrap, engine, n, repeats, batch=True),
-            await foundation.relaying(bootstrap, engine, topics, n, repeats),
-        ]
+        if only in (None, "foundation"):
+            figures += [
+                await foundation.codec(n, repeats),
+                await foundation.publishing(bootstrap, topics, n, repeats),
+                await foundation.consuming(bootstrap, engine, n // 10, repeats, batch=False),
+                await foundation.consuming(bootstrap, engine, n, repeats, batch=True),
+                await foundation.relaying(bootstrap, engine, topics, n, repeats),
+            ]
+        if only in (None, "ingest"):
+            ingest_figures, details["ingest"] = await ingest.run(bootstrap, repeats, seconds)
+            figures += ingest_figures
+        return figures, details
     finally:
         await engine.dispose()
 
@@ -37,9 +46,11 @@ async def main(n: int, repeats: int) -> list[Figure]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=8, help="length of each HTTP load run")
+    parser.add_argument("--only", choices=["foundation", "ingest"])
     args = parser.parse_args()
-    figures = asyncio.run(main(args.events, args.repeats))
+    figures, details = asyncio.run(main(args.events, args.repeats, args.seconds, args.only))
     print(table(figures))
     out = Path(__file__).parent / "results.json"
     out.write_text(
@@ -49,6 +60,7 @@ if __name__ == "__main__":
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "events": args.events,
                 "figures": [f.as_dict() for f in figures],
+                "details": details,
             },
             indent=2,
         )

@@ -7,10 +7,11 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import make_asgi_app
-from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy import Table
 
+from shared.http_metrics import HttpMetrics
 from shared.logging import configure_logging
 from shared.runtime import ServiceRuntime, service_runtime
 from shared.settings import BaseServiceSettings
@@ -60,11 +61,19 @@ def create_service_app(
                 await stack.enter_async_context(extension(app, runtime))
             yield
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    # Metrics are Prometheus (/metrics); FastAPI's built-in OpenTelemetry would only add
+    # per-request cost with no exporter configured.
+    no_otel: TelemetryConfig = {
+        "tracing": False,
+        "metrics": False,
+        "logs": False,
+        "operation_spans": False,
+    }
+    app = FastAPI(title=title, lifespan=lifespan, telemetry=no_otel)
     app.state.settings = settings
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
-    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app)
+    app.add_middleware(HttpMetrics, service=settings.service_name)
     app.mount("/metrics", make_asgi_app())
     return app

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from starlette.routing import Route
 
 from services.ingest import segment
 from services.ingest.auth import AuthError, authenticate
@@ -151,6 +153,24 @@ def _add_message_route(kind: str) -> None:
 
 for _kind in segment.TYPES:
     _add_message_route(_kind)
+
+
+def fast_routes() -> list[Route]:
+    """The same endpoints as bare Starlette routes, matched before FastAPI's (which stay for
+    the OpenAPI docs): FastAPI's per-request dependency machinery cost a fifth of the
+    one-event throughput here (`make bench`), and these handlers take nothing but the request.
+    """
+
+    def bind(kind: str | None) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await ingest(request, kind)
+
+        return endpoint
+
+    paths = [(f"/v1/{kind}", kind) for kind in segment.TYPES] + [("/v1/batch", None)]
+    return [
+        Route(path, bind(kind), methods=["POST"], include_in_schema=False) for path, kind in paths
+    ]
 
 
 @router.post(

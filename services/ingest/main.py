@@ -57,7 +57,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         finally:
             await feed.stop()
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="LeadFlow ingest",
         inbox=models.inbox,
@@ -65,3 +65,5 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         routers=[api.router, engagement.router],
         extension=ingest,
     )
+    app.router.routes[0:0] = api.fast_routes()
+    return app

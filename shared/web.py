@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
@@ -59,6 +60,9 @@ def create_service_app(
             app.state.runtime = runtime
             if extension is not None:
                 await stack.enter_async_context(extension(app, runtime))
+            # What start-up built lives as long as the process: keep it out of the cyclic
+            # GC's full passes, whose pauses showed as p99 latency spikes under load.
+            gc.freeze()
             yield
 
     # Metrics are Prometheus (/metrics); FastAPI's built-in OpenTelemetry would only add

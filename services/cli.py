@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ import uvicorn
 from services.ingest import cli as workspace_cli
 from services.registry import SERVICES, ServiceInfo
 from shared.bus import ensure_topics
+from shared.bus.tail import tail
 from shared.db.migrations import upgrade
 from shared.events import Topics
 from shared.logging import configure_logging
@@ -61,6 +63,46 @@ def topics() -> None:
 
     created = asyncio.run(run())
     typer.echo(f"created: {', '.join(created) or 'none (all existed)'}")
+
+
+TOPIC_NAMES = ["touchpoints", "lead-events", "email-events", "workspaces", "deadletter"]
+
+
+@app.command()
+def events(
+    topic: Annotated[str, typer.Argument(help=f"one of {', '.join(TOPIC_NAMES)}")] = "touchpoints",
+    from_beginning: Annotated[bool, typer.Option(help="start at the oldest event")] = False,
+    count: Annotated[int | None, typer.Option(help="stop after this many")] = None,
+    workspace: Annotated[str | None, typer.Option(help="only this workspace's events")] = None,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="stop after this many quiet seconds")
+    ] = None,
+) -> None:
+    """Print a topic's events as JSON lines, as they arrive (Ctrl-C to stop)."""
+    if topic not in TOPIC_NAMES:
+        raise typer.BadParameter(f"unknown topic {topic!r}; known: {', '.join(TOPIC_NAMES)}")
+    settings = SERVICES["ingest"].settings()
+    name = f"{settings.topic_prefix}.{topic}"
+    idle_ms = int(idle_exit * 1000) if idle_exit else None
+
+    async def run() -> None:
+        shown = 0
+        async for record in tail(
+            settings.kafka_bootstrap_servers,
+            name,
+            from_beginning=from_beginning,
+            idle_exit_ms=idle_ms,
+        ):
+            text = record.value.decode(errors="replace")
+            if workspace and f'"workspace_id":"{workspace}"' not in text:
+                continue
+            typer.echo(text)
+            shown += 1
+            if count is not None and shown >= count:
+                return
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 @app.command()

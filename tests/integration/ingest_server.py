@@ -36,6 +36,18 @@ class IngestServer:
     env: dict[str, str]
     log: Path
 
+    def run_cli(self, *args: str) -> str:
+        """Run the `leadflow` command against this server's topics; its standard output."""
+        out = subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout
+
     def leadflow(self, *args: str) -> Any:
         """Run the `leadflow` command against this server's topics; parse its --json output."""
         out = subprocess.run(

@@ -267,3 +267,25 @@ async def test_ip_truncation_and_no_key_in_logs(server: IngestServer, bootstrap:
     assert "ingest" in log  # the log is there and was written to
     assert ws["write_key"] not in log
     assert ws["api_key"] not in log
+
+
+async def test_leadflow_events_shows_what_arrived(
+    client: httpx.AsyncClient, server: IngestServer, workspace: dict[str, str]
+) -> None:
+    assert (
+        await client.post("/v1/track", json={"userId": "shown", "event": "Seen In Tail"})
+    ).status_code == 200
+    args = [
+        "events",
+        "touchpoints",
+        "--from-beginning",
+        "--workspace",
+        workspace["id"],
+        "--idle-exit",
+        "2",
+    ]
+    out = await asyncio.to_thread(server.run_cli, *args)
+    lines = [orjson.loads(line) for line in out.splitlines()]
+    assert lines
+    assert {e["workspace_id"] for e in lines} == {workspace["id"]}
+    assert "Seen In Tail" in {e["payload"].get("event") for e in lines}

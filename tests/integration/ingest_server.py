@@ -50,15 +50,7 @@ class IngestServer:
 
     def leadflow(self, *args: str) -> Any:
         """Run the `leadflow` command against this server's topics; parse its --json output."""
-        out = subprocess.run(
-            [sys.executable, "-m", "services.cli", *args, "--json"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return json.loads(out.stdout)
+        return json.loads(self.run_cli(*args, "--json"))
 
     def log_text(self) -> str:
         return self.log.read_text()

@@ -49,6 +49,12 @@ def events(n: int) -> list[Envelope]:
     ]
 
 
+async def bare_send(bare: AIOKafkaProducer, topic: str, batch: list[Envelope]) -> None:
+    """The baseline: a plain aiokafka producer sending the same bytes, all awaited at the end."""
+    futures = [await bare.send(topic, encode(e), e.key.encode()) for e in batch]
+    await asyncio.gather(*futures)
+
+
 async def codec(n: int, repeats: int) -> Figure:
     batch = events(n)
 
@@ -82,10 +88,7 @@ async def publishing(bootstrap: str, topics: Topics, n: int, repeats: int) -> Fi
             await publish(publisher, topics.touchpoints, batch)
 
         async def baseline() -> None:
-            futures = [
-                await bare.send(topics.email_events, encode(e), e.key.encode()) for e in batch
-            ]
-            await asyncio.gather(*futures)
+            await bare_send(bare, topics.email_events, batch)
 
         return Figure(
             "publish (acks=all, idempotent)",
@@ -231,10 +234,7 @@ async def relaying(
             rates.append(n / (loop.time() - start))
 
         async def baseline() -> None:
-            futures = [
-                await bare.send(topics.email_events, encode(e), e.key.encode()) for e in batch
-            ]
-            await asyncio.gather(*futures)
+            await bare_send(bare, topics.email_events, batch)
 
         return Figure(
             "outbox relay to Kafka",

@@ -48,8 +48,12 @@ class HttpMetrics:
         finally:
             route = _template(scope)
             if route not in NOT_COUNTED and not route.startswith("/metrics"):
-                REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
-                DURATION.labels(self.service, route).observe(perf_counter() - start)
+                record(self.service, scope["method"], route, status, perf_counter() - start)
+
+
+def record(service: str, method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(service, method, route, str(status)).inc()
+    DURATION.labels(service, route).observe(seconds)
 
 
 def _template(scope: Scope) -> str:

@@ -24,7 +24,7 @@ from shared.workspaces import WorkspaceDirectory, WorkspaceFeed
 TRACKER = Path(__file__).parent / "static" / "tracker.js"
 
 
-def create_app(settings: IngestSettings | None = None) -> FastAPI:
+def create_app(settings: IngestSettings | None = None) -> api.FastPath:
     settings = settings or IngestSettings()
 
     @contextlib.asynccontextmanager
@@ -65,5 +65,4 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         routers=[api.router, engagement.router],
         extension=ingest,
     )
-    app.router.routes[0:0] = api.fast_routes()
-    return app
+    return api.FastPath(app)

@@ -183,9 +183,7 @@ def to_envelope(
         payload |= {"group_id": str(raw["groupId"]), "traits": raw.get("traits") or {}}
     elif msg_type == "alias":
         payload["previous_id"] = str(raw["previousId"])
-    # Built without re-validation: `check` validated the message and the fields set here
-    # have the envelope's types (validating again cost a twentieth of ingest's CPU).
-    return Envelope.model_construct(
+    return Envelope(
         id=uuid.uuid5(MESSAGE_ID_NAMESPACE, f"{workspace.id}:{message_id}"),
         type=msg_type,
         workspace_id=workspace.id,

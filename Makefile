@@ -21,7 +21,7 @@ run: install
 	deploy/local/run.sh
 
 test: install
-	deploy/local/prereqs.sh
+	deploy/local/prereqs.sh test
 	deploy/local/with-test-infra.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 unit: install

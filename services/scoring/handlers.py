@@ -36,7 +36,8 @@ async def apply_touchpoints(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> N
 
 
 async def apply_touchpoint(uow: UnitOfWork, envelope: Envelope) -> str:
-    """Stitch the event to its lead and note what it says of the person; returns the lead id."""
+    """Stitch the event to its lead, note what it says of the person and count it in the
+    lead's features; returns the lead id."""
     session, ws, payload = uow.session, envelope.workspace_id, envelope.payload
     if envelope.type in EMAIL_EVENTS:
         lead_id = await leads.live_id(session, ws, str(payload.get("lead_id")))
@@ -53,6 +54,9 @@ async def apply_touchpoint(uow: UnitOfWork, envelope: Envelope) -> str:
             await leads.merge(session, ws, into=lead_id, lead_id=folded)
         await leads.record_conflicts(session, ws, lead_id, resolution.conflicts, envelope.id)
     await leads.touch(session, lead_id, seen_at=envelope.occurred_at, traits=traits_of(envelope))
+    history = await leads.features_of(session, lead_id)
+    history.add(envelope.type, payload, envelope.occurred_at)
+    await leads.save_features(session, lead_id, history)
     return lead_id
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.features import FeatureState
 from services.scoring.identity import Conflict, Identifier
 from services.scoring.models import identities, identity_conflicts, leads
 
@@ -71,6 +72,9 @@ async def link(
 async def merge(session: AsyncSession, workspace_id: str, *, into: str, lead_id: str) -> None:
     """Fold `lead_id` into `into`: its identifiers, its traits (the survivor's win), its dates."""
     folded = (await session.execute(select(leads).where(leads.c.id == lead_id))).one()
+    history = await features_of(session, into)
+    history.merge(FeatureState.from_json(folded.features))
+    await save_features(session, into, history)
     await session.execute(
         update(identities)
         .where(identities.c.workspace_id == workspace_id, identities.c.lead_id == lead_id)
@@ -127,6 +131,17 @@ async def touch(
     if traits:
         values["traits"] = leads.c.traits.op("||")(literal(traits, JSONB))
     await session.execute(update(leads).where(leads.c.id == lead_id).values(**values))
+
+
+async def features_of(session: AsyncSession, lead_id: str) -> FeatureState:
+    data = await session.scalar(select(leads.c.features).where(leads.c.id == lead_id))
+    return FeatureState.from_json(data)
+
+
+async def save_features(session: AsyncSession, lead_id: str, state: FeatureState) -> None:
+    await session.execute(
+        update(leads).where(leads.c.id == lead_id).values(features=state.as_json())
+    )
 
 
 async def live_id(session: AsyncSession, workspace_id: str, lead_id: str) -> str | None:

@@ -18,6 +18,7 @@ leads = Table(
     Column("id", String, primary_key=True),
     Column("workspace_id", String, nullable=False),
     Column("traits", JSONB, nullable=False, server_default="{}"),
+    Column("features", JSONB, nullable=False, server_default="{}"),  # features.FeatureState
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
     Column("merged_into", String),

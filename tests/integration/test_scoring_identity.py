@@ -151,6 +151,15 @@ async def test_anonymous_history_joins_the_known_lead_and_redelivery_changes_not
     assert lead["last_seen_at"] == T0 + timedelta(minutes=10)
     assert await lead_of(engine, ws, "email", "ada@acme.example") == ada
     assert await count(engine, models.identities, ws) == 4  # laptop, phone, u-ada, email
+    # Both browsers' histories, counted once each despite the redelivery.
+    totals = lead["features"]["totals"]  # type: ignore[index]
+    assert totals == {
+        "type:page": 2,
+        "page:other": 2,
+        "type:identify": 2,
+        "type:track": 1,
+        "high_intent": 1,
+    }
 
 
 async def test_two_people_on_one_browser_are_kept_apart_and_the_conflict_recorded(

@@ -1,0 +1,226 @@
+"""Lead features, defined once for training and live scoring (no skew between them).
+
+A lead's `FeatureState` is updated incrementally, one event at a time, as daily counters
+kept for the longest window (90 days) plus all-time totals; `vector` turns state and traits
+into the model's input as of a given moment, so the same code serves a live event and a
+training row cut at a past date.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+WINDOWS = (7, 30, 90)
+KEEP_DAYS = max(WINDOWS)
+
+# Page categories, tried in order; the first pattern found in the path, name or URL wins.
+PAGE_CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("pricing", re.compile(r"pric|plans?\b|quote", re.I)),
+    ("demo", re.compile(r"demo|contact[-_ ]?sales|book|trial", re.I)),
+    ("docs", re.compile(r"docs?\b|documentation|api|guide", re.I)),
+    ("case_study", re.compile(r"case[-_ ]?stud|customers?\b|success", re.I)),
+    ("blog", re.compile(r"blog|news|article", re.I)),
+    ("careers", re.compile(r"career|jobs?\b|hiring", re.I)),
+)
+HIGH_INTENT_PAGES = {"pricing", "demo"}
+FORM_EVENT = re.compile(r"form|sign(ed)?[-_ ]?up|submit|regist|download|request", re.I)
+HIGH_INTENT_EVENT = re.compile(r"demo|pricing|quote|trial|contact[-_ ]?sales", re.I)
+SENIORITY: tuple[tuple[int, re.Pattern[str]], ...] = (
+    (
+        5,
+        re.compile(
+            r"\b(ceo|cto|cfo|coo|cmo|cio|ciso|chief|founder|owner|president|partner)\b", re.I
+        ),
+    ),
+    (4, re.compile(r"\b(vp|svp|evp|vice[- ]president)\b", re.I)),
+    (3, re.compile(r"\b(director|head of|head)\b", re.I)),
+    (2, re.compile(r"\b(manager|lead|principal|senior)\b", re.I)),
+)
+FREE_MAIL = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.fr",
+        "hotmail.com",
+        "hotmail.fr",
+        "outlook.com",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "mail.ru",
+        "yandex.ru",
+        "qq.com",
+        "163.com",
+        "zoho.com",
+    }
+)
+
+
+def page_category(payload: dict[str, Any]) -> str:
+    props = payload.get("properties") or {}
+    text = " ".join(
+        str(v)
+        for v in (props.get("path"), props.get("url"), payload.get("name"), payload.get("category"))
+        if v
+    )
+    for category, pattern in PAGE_CATEGORIES:
+        if pattern.search(text):
+            return category
+    return "other"
+
+
+def counters_of(event_type: str, payload: dict[str, Any]) -> list[str]:
+    """The counters one event adds 1 to."""
+    counters = [f"type:{event_type}"]
+    if event_type in ("page", "screen"):
+        category = page_category(payload)
+        counters.append(f"page:{category}")
+        if category in HIGH_INTENT_PAGES:
+            counters.append("high_intent")
+    elif event_type == "track":
+        name = str(payload.get("event") or "")
+        if FORM_EVENT.search(name):
+            counters.append("form_fill")
+        if HIGH_INTENT_EVENT.search(name):
+            counters.append("high_intent")
+    return counters
+
+
+@dataclass
+class FeatureState:
+    """Per-lead counters: by day (last 90 days) and in total, plus first and last activity."""
+
+    daily: dict[str, dict[str, int]] = field(default_factory=dict)  # ISO day -> counter -> n
+    totals: dict[str, int] = field(default_factory=dict)
+    first_seen: str | None = None
+    last_seen: str | None = None
+
+    def add(self, event_type: str, payload: dict[str, Any], at: datetime) -> None:
+        """Count one event (incremental: no history is re-read)."""
+        day = self.daily.setdefault(at.date().isoformat(), {})
+        for counter in counters_of(event_type, payload):
+            day[counter] = day.get(counter, 0) + 1
+            self.totals[counter] = self.totals.get(counter, 0) + 1
+        stamp = at.isoformat()
+        self.first_seen = min(filter(None, (self.first_seen, stamp)))
+        self.last_seen = max(filter(None, (self.last_seen, stamp)))
+        self._forget_before(at.date().toordinal() - KEEP_DAYS)
+
+    def merge(self, other: FeatureState) -> None:
+        """Fold another lead's history into this one (identity stitching)."""
+        for day, counters in other.daily.items():
+            mine = self.daily.setdefault(day, {})
+            for name, n in counters.items():
+                mine[name] = mine.get(name, 0) + n
+        for name, n in other.totals.items():
+            self.totals[name] = self.totals.get(name, 0) + n
+        self.first_seen = min(filter(None, (self.first_seen, other.first_seen)), default=None)
+        self.last_seen = max(filter(None, (self.last_seen, other.last_seen)), default=None)
+        if self.last_seen:
+            self._forget_before(
+                datetime.fromisoformat(self.last_seen).date().toordinal() - KEEP_DAYS
+            )
+
+    def _forget_before(self, ordinal: int) -> None:
+        for day in [d for d in self.daily if date.fromisoformat(d).toordinal() <= ordinal]:
+            del self.daily[day]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "daily": self.daily,
+            "totals": self.totals,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> FeatureState:
+        data = data or {}
+        return cls(
+            dict(data.get("daily") or {}),
+            dict(data.get("totals") or {}),
+            data.get("first_seen"),
+            data.get("last_seen"),
+        )
+
+
+def seniority(title: Any) -> int:
+    """5 C-level/founder, 4 VP, 3 director/head, 2 manager/lead, 1 other title, 0 unknown."""
+    if not isinstance(title, str) or not title.strip():
+        return 0
+    return next((level for level, pattern in SENIORITY if pattern.search(title)), 1)
+
+
+def _nested(traits: dict[str, Any], name: str) -> dict[str, Any]:
+    value = traits.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def company_size(traits: dict[str, Any]) -> float:
+    company = _nested(traits, "company")
+    for value in (
+        traits.get("company_size"),
+        traits.get("employees"),
+        company.get("employees"),
+        company.get("size"),
+    ):
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    return 0.0
+
+
+def email_domain(traits: dict[str, Any]) -> str | None:
+    email = traits.get("email")
+    if isinstance(email, str) and "@" in email:
+        return email.rsplit("@", 1)[1].strip().lower()
+    return None
+
+
+def vector(state: FeatureState, traits: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The model's input for a lead as of `now`: numbers, plus a few categorical strings."""
+    today = now.date().toordinal()
+    features: dict[str, Any] = {}
+    for window in WINDOWS:
+        sums: dict[str, int] = {}
+        for day, counters in state.daily.items():
+            if today - date.fromisoformat(day).toordinal() < window:
+                for name, n in counters.items():
+                    sums[name] = sums.get(name, 0) + n
+        features[f"visits_{window}d"] = sums.get("type:page", 0) + sums.get("type:screen", 0)
+        features[f"events_{window}d"] = sums.get("type:track", 0)
+        features[f"pricing_views_{window}d"] = sums.get("page:pricing", 0)
+        features[f"demo_views_{window}d"] = sums.get("page:demo", 0)
+        features[f"high_intent_{window}d"] = sums.get("high_intent", 0)
+        features[f"form_fills_{window}d"] = sums.get("form_fill", 0)
+        features[f"email_opens_{window}d"] = sums.get("type:email.opened", 0)
+        features[f"email_clicks_{window}d"] = sums.get("type:email.clicked", 0)
+        features[f"careers_views_{window}d"] = sums.get("page:careers", 0)
+    last = datetime.fromisoformat(state.last_seen) if state.last_seen else None
+    features["days_since_last_seen"] = (
+        max(0.0, (now - last).total_seconds() / 86400) if last else 365.0
+    )
+    features["total_events"] = sum(v for k, v in state.totals.items() if k.startswith("type:"))
+    domain = email_domain(traits)
+    size = company_size(traits)
+    features["seniority"] = seniority(traits.get("title"))
+    features["log_company_size"] = math.log10(size) if size else 0.0
+    features["has_email"] = int(domain is not None)
+    features["free_mail"] = int(domain in FREE_MAIL) if domain else 0
+    industry = traits.get("industry") or _nested(traits, "company").get("industry")
+    country = traits.get("country") or _nested(traits, "address").get("country")
+    features["industry"] = str(industry or "unknown").lower()
+    features["country"] = str(country or "unknown").upper()
+    return features

@@ -1,0 +1,85 @@
+from datetime import UTC, datetime, timedelta
+
+from services.scoring.features import FeatureState, counters_of, page_category, seniority, vector
+
+NOW = datetime(2026, 6, 30, 12, tzinfo=UTC)
+
+
+def ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+def test_pages_are_categorised_and_high_intent_is_noted() -> None:
+    assert page_category({"properties": {"path": "/pricing"}}) == "pricing"
+    assert page_category({"name": "Book a demo"}) == "demo"
+    assert page_category({"properties": {"url": "https://x.example/careers/eng"}}) == "careers"
+    assert page_category({"properties": {"path": "/"}}) == "other"
+    assert counters_of("page", {"properties": {"path": "/pricing"}}) == [
+        "type:page",
+        "page:pricing",
+        "high_intent",
+    ]
+    assert counters_of("track", {"event": "Demo Form Submitted"}) == [
+        "type:track",
+        "form_fill",
+        "high_intent",
+    ]
+    assert counters_of("email.clicked", {}) == ["type:email.clicked"]
+
+
+def test_windows_count_only_recent_days() -> None:
+    state = FeatureState()
+    for days in (1, 3, 20, 60):
+        state.add("page", {"properties": {"path": "/pricing"}}, ago(days))
+    state.add("email.opened", {}, ago(2))
+    f = vector(state, {}, NOW)
+    assert (f["pricing_views_7d"], f["pricing_views_30d"], f["pricing_views_90d"]) == (2, 3, 4)
+    assert f["email_opens_7d"] == 1
+    assert f["days_since_last_seen"] == 1.0
+    assert f["total_events"] == 5
+
+
+def test_old_days_are_forgotten_but_totals_kept() -> None:
+    state = FeatureState()
+    state.add("page", {}, ago(200))
+    state.add("page", {}, ago(1))
+    assert len(state.daily) == 1
+    assert state.totals["type:page"] == 2
+    assert vector(state, {}, NOW)["visits_90d"] == 1
+
+
+def test_state_is_the_same_whatever_the_route_json_or_merge() -> None:
+    a, b = FeatureState(), FeatureState()
+    a.add("page", {"properties": {"path": "/docs"}}, ago(5))
+    b.add("track", {"event": "Signed Up"}, ago(3))
+    b.add("page", {"properties": {"path": "/pricing"}}, ago(1))
+    one = FeatureState()
+    for kind, payload, at in (
+        ("page", {"properties": {"path": "/docs"}}, ago(5)),
+        ("track", {"event": "Signed Up"}, ago(3)),
+        ("page", {"properties": {"path": "/pricing"}}, ago(1)),
+    ):
+        one.add(kind, payload, at)
+    a.merge(FeatureState.from_json(b.as_json()))
+    assert a.as_json() == one.as_json()
+    assert vector(a, {}, NOW) == vector(one, {}, NOW)
+
+
+def test_traits_become_fit_features() -> None:
+    traits = {
+        "title": "VP Marketing",
+        "email": "ada@acme.example",
+        "company": {"employees": 1000, "industry": "Software"},
+        "country": "fr",
+    }
+    f = vector(FeatureState(), traits, NOW)
+    assert f["seniority"] == 4
+    assert f["log_company_size"] == 3.0
+    assert (f["has_email"], f["free_mail"]) == (1, 0)
+    assert (f["industry"], f["country"]) == ("software", "FR")
+    assert vector(FeatureState(), {"email": "bob@gmail.com"}, NOW)["free_mail"] == 1
+    assert [
+        seniority(t)
+        for t in ("Co-founder & CEO", "Head of Growth", "Account Manager", "Engineer", None)
+    ] == [5, 3, 2, 1, 0]
+    assert vector(FeatureState(), {}, NOW)["days_since_last_seen"] == 365.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +12,8 @@ import uvicorn
 
 from services.ingest import cli as workspace_cli
 from services.registry import SERVICES, ServiceInfo
+from services.scoring import simulate as simulation
+from services.scoring import traffic
 from shared.bus import ensure_topics
 from shared.bus.tail import tail
 from shared.db.migrations import upgrade
@@ -103,6 +106,40 @@ def events(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+@app.command()
+def simulate(
+    leads: Annotated[int, typer.Option(help="how many people")] = 500,
+    days: Annotated[int, typer.Option(help="how many days of history, ending now")] = 60,
+    seed: Annotated[int, typer.Option(help="same seed, same traffic")] = 7,
+    out: Annotated[Path | None, typer.Option(help="write the messages here (JSON lines)")] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="write each person's true propensity here")
+    ] = None,
+    ingest_url: Annotated[
+        str | None, typer.Option(help="send through ingest, e.g. http://127.0.0.1:8001")
+    ] = None,
+    write_key: Annotated[
+        str | None, typer.Option(help="the workspace's write key (with --ingest-url)")
+    ] = None,
+) -> None:
+    """Synthetic visitors with a known conversion propensity (see services/scoring/simulate.py)."""
+    if (ingest_url is None) == (out is None):
+        raise typer.BadParameter("give either --out FILE or --ingest-url URL (with --write-key)")
+    if ingest_url and not write_key:
+        raise typer.BadParameter("--ingest-url needs --write-key")
+    result = simulation.simulate(leads, days=days, seed=seed)
+    if out is not None:
+        traffic.write_jsonl(out, result.messages)
+        typer.echo(f"wrote {len(result.messages)} messages to {out}")
+    elif ingest_url and write_key:
+        sent = traffic.send_to_ingest(ingest_url, write_key, result.messages)
+        typer.echo(f"sent {sent} messages to {ingest_url}")
+    if truth is not None:
+        traffic.write_jsonl(truth, result.truth())
+    converted = sum(p.converted for p in result.people)
+    typer.echo(f"{leads} people, {converted} converted ({converted / max(leads, 1):.1%})")
 
 
 @app.command()

@@ -160,3 +160,21 @@ async def _known(url: str, key: str) -> bool:
     async with httpx.AsyncClient(base_url=url, auth=(key, "")) as client:
         response = await client.post("/v1/batch", json={"batch": []})
     return response.status_code == 200
+
+
+async def test_simulated_traffic_goes_through_ingest_untouched(bootstrap: str) -> None:
+    from services.scoring.simulate import simulate
+    from services.scoring.traffic import send_to_ingest
+
+    async with ingest_server() as server:
+        ws = server.create_workspace()
+        await wait_for(
+            lambda: _known(server.url, ws["write_key"]), within=10, what="workspace known"
+        )
+        sim = simulate(30, seed=2)
+        sent = await asyncio.to_thread(
+            send_to_ingest, server.url, ws["write_key"], sim.messages, 100
+        )
+        assert sent == len(sim.messages)
+        events = await server.touchpoints(bootstrap, at_least=sent)
+        assert {e.payload["message_id"] for e in events} == {m["messageId"] for m in sim.messages}

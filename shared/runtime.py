@@ -31,6 +31,7 @@ from shared.db.retention import keep_purging
 from shared.errors import is_transient
 from shared.events import Topics
 from shared.settings import BaseServiceSettings
+from shared.workspaces import WorkspaceDirectory, WorkspaceFeed
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class ServiceRuntime:
     deadletters: DeadLetterSink
     inbox: Table
     outbox: Table
+    directory: WorkspaceDirectory  # every workspace and key hash, kept current from Kafka
     consumers: list[ConsumerRunner] = field(default_factory=list)
     # More readiness checks a service adds: name -> coroutine returning "ok" or the reason.
     checks: dict[str, Callable[[], Awaitable[str]]] = field(default_factory=dict)
@@ -150,7 +152,15 @@ async def service_runtime(
         deadletters=DeadLetterSink(publisher, topics.deadletter),
         inbox=inbox,
         outbox=outbox,
+        directory=WorkspaceDirectory(),
     )
+    feed = WorkspaceFeed(settings.kafka_bootstrap_servers, topics.workspaces, runtime.directory)
+    await feed.start()
+
+    async def workspaces_loaded() -> str:
+        return "ok" if feed.loaded.is_set() else "loading"
+
+    runtime.checks["workspaces"] = workspaces_loaded
     relay = OutboxRelay(engine, outbox, publisher, poll_seconds=settings.outbox_poll_seconds)
     runtime._background(relay.run(), "outbox relay")
     stopping = asyncio.Event()
@@ -164,5 +174,6 @@ async def service_runtime(
         for consumer in runtime.consumers:
             consumer.stop()
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        await feed.stop()
         await producer.stop()
         await engine.dispose()

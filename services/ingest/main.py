@@ -19,7 +19,6 @@ from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
 from shared.runtime import ServiceRuntime
 from shared.web import create_service_app
-from shared.workspaces import WorkspaceDirectory, WorkspaceFeed
 
 TRACKER = Path(__file__).parent / "static" / "tracker.js"
 
@@ -29,12 +28,9 @@ def create_app(settings: IngestSettings | None = None) -> api.FastPath:
 
     @contextlib.asynccontextmanager
     async def ingest(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
-        directory = WorkspaceDirectory()
-        feed = WorkspaceFeed(settings.kafka_bootstrap_servers, runtime.topics.workspaces, directory)
-        await feed.start()
         app.state.ingest = IngestState(
             settings=settings,
-            directory=directory,
+            directory=runtime.directory,
             touchpoints=TouchpointPublisher(
                 runtime.publisher,
                 runtime.topics.touchpoints,
@@ -47,15 +43,7 @@ def create_app(settings: IngestSettings | None = None) -> api.FastPath:
             limits=Limits(settings.max_event_bytes, settings.max_batch_events),
             tracker_js=rjsmin.jsmin(TRACKER.read_text(), keep_bang_comments=False).encode(),
         )
-
-        async def workspaces_loaded() -> str:
-            return "ok" if feed.loaded.is_set() else "loading"
-
-        runtime.checks["workspaces"] = workspaces_loaded
-        try:
-            yield
-        finally:
-            await feed.stop()
+        yield
 
     app = create_service_app(
         settings,

@@ -156,3 +156,47 @@ async def live_id(session: AsyncSession, workspace_id: str, lead_id: str) -> str
     if row is None:
         return None
     return str(row.merged_into or row.id)
+
+
+async def lead_view(
+    session: AsyncSession, workspace_id: str, lead_id: str
+) -> dict[str, Any] | None:
+    """A lead as the API shows it (the survivor, if it was merged), or None."""
+    live = await live_id(session, workspace_id, lead_id)
+    if live is None:
+        return None
+    row = (await session.execute(select(leads).where(leads.c.id == live))).one()
+    ids = await session.execute(
+        select(identities.c.kind, identities.c.value)
+        .where(identities.c.workspace_id == workspace_id, identities.c.lead_id == live)
+        .order_by(identities.c.kind, identities.c.value)
+    )
+    return {
+        **{
+            k: row._mapping[k]
+            for k in ("id", "workspace_id", "traits", "first_seen_at", "last_seen_at")
+        },
+        "identities": [{"kind": i.kind, "value": i.value} for i in ids],
+        "features_state": row.features,
+    }
+
+
+async def find(session: AsyncSession, workspace_id: str, kind: str, value: str) -> str | None:
+    found = await session.scalar(
+        select(identities.c.lead_id).where(
+            identities.c.workspace_id == workspace_id,
+            identities.c.kind == kind,
+            identities.c.value == value,
+        )
+    )
+    return str(found) if found else None
+
+
+async def conflicts(session: AsyncSession, workspace_id: str, limit: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(identity_conflicts)
+        .where(identity_conflicts.c.workspace_id == workspace_id)
+        .order_by(identity_conflicts.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]

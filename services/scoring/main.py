@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI
 
-from services.scoring import handlers, models
+from services.scoring import api, handlers, models
 from services.scoring.settings import ScoringSettings
 from shared.events import Envelope
 from shared.runtime import ServiceRuntime
@@ -31,5 +31,6 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         title="LeadFlow scoring",
         inbox=models.inbox,
         outbox=models.outbox,
+        routers=[api.router],
         extension=scoring,
     )

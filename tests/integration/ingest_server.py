@@ -73,43 +73,52 @@ class IngestServer:
 @contextlib.asynccontextmanager
 async def ingest_server(**settings: str) -> AsyncIterator[IngestServer]:
     """Start `leadflow serve ingest` with these environment settings; stop it afterwards."""
+    async with service_server("ingest", **settings) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def service_server(
+    service: str, prefix: str | None = None, **settings: str
+) -> AsyncIterator[IngestServer]:
+    """Start `leadflow serve SERVICE` on its own port; `prefix` shares topics with another."""
     port = free_port()
-    topics = Topics(f"t{uuid.uuid4().hex[:10]}")
+    topics = Topics(prefix or f"t{uuid.uuid4().hex[:10]}")
     env = {
         **os.environ,
         "LEADFLOW_TOPIC_PREFIX": topics.prefix,
         "LEADFLOW_SECRET_KEY": SECRET,
         **settings,
     }
-    proc, log = _spawn(port, env)
+    proc, log = _spawn(service, port, env)
     server = IngestServer(f"http://127.0.0.1:{port}", topics, env, log)
     try:
         async with httpx.AsyncClient(base_url=server.url) as client:
 
             async def ready() -> bool:
                 if proc.poll() is not None:
-                    raise AssertionError(f"ingest exited:\n{server.log_text()}")
+                    raise AssertionError(f"{service} exited:\n{server.log_text()}")
                 try:
                     return (await client.get("/readyz")).status_code == 200
                 except httpx.TransportError:
                     return False
 
-            await wait_for(ready, within=60, what="ingest to be ready")
+            await wait_for(ready, within=60, what=f"{service} to be ready")
         yield server
     finally:
         await terminate(proc)
         _remove(log)
 
 
-def _spawn(port: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+def _spawn(service: str, port: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
     # As `make run` does: migrate first (a no-op when the schema is current).
     subprocess.run(
-        [sys.executable, "-m", "services.cli", "migrate", "ingest"], cwd=ROOT, env=env, check=True
+        [sys.executable, "-m", "services.cli", "migrate", service], cwd=ROOT, env=env, check=True
     )
-    log = Path(tempfile.mkstemp(prefix="ingest-", suffix=".log")[1])
+    log = Path(tempfile.mkstemp(prefix=f"{service}-", suffix=".log")[1])
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "ingest", "--port", str(port)],
+            [sys.executable, "-m", "services.cli", "serve", service, "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,

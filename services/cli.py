@@ -12,6 +12,7 @@ import uvicorn
 
 from services.ingest import cli as workspace_cli
 from services.registry import SERVICES, ServiceInfo
+from services.scoring import cli as scoring_cli
 from services.scoring import simulate as simulation
 from services.scoring import traffic
 from shared.bus import ensure_topics
@@ -22,6 +23,7 @@ from shared.logging import configure_logging
 
 app = typer.Typer(help="LeadFlow: event-driven lead scoring and nurturing.", no_args_is_help=True)
 app.add_typer(workspace_cli.app, name="workspace")
+app.add_typer(scoring_cli.app, name="scoring")
 
 
 def _pick(names: list[str] | None) -> list[ServiceInfo]:

@@ -134,22 +134,11 @@ def journey(rng: random.Random, who: Person, start: datetime, days: int) -> list
                 _msg(rng, "identify", anonymous_id, at, userId=who.key, traits=who.traits)
             )
     if who.converted:
+        # The sale names both ids (so the browser's history joins the customer) and carries
+        # no traits: being a customer must not leak into the features through an identify.
         at = moments[-1] + timedelta(days=rng.uniform(1, 10))
-        if not identified:
-            messages.append(
-                _msg(rng, "identify", anonymous_id, at, userId=who.key, traits=who.traits)
-            )
-        messages.append(
-            _msg(
-                rng,
-                "track",
-                None,
-                at,
-                userId=who.key,
-                event="Deal Won",
-                properties={"amount": who.amount},
-            )
-        )
+        won = {"userId": who.key, "event": "Deal Won", "properties": {"amount": who.amount}}
+        messages.append(_msg(rng, "track", anonymous_id, at, **won))
     return messages
 
 
@@ -193,6 +182,11 @@ def _poisson(rng: random.Random, mean: float) -> int:
 class Simulation:
     people: list[Person]
     messages: list[dict[str, Any]]
+
+    def propensity_by_key(self) -> dict[str, float]:
+        """True propensity by every key a person is seen under (userId and browser id)."""
+        keys = {p.key: p.p_true for p in self.people}
+        return keys | {f"{p.key}-browser": p.p_true for p in self.people}
 
     def truth(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in asdict(p).items() if k != "traits"} for p in self.people]

@@ -1,0 +1,230 @@
+"""Training and evaluating the conversion model, from a stream of Segment messages.
+
+Rows are built with the very code live scoring uses (features.FeatureState and vector), so
+there is no training/serving skew. A person's row is their state just before they converted
+(the conversion event itself is never a feature), or after their last activity if they did
+not. The split is by time: the earliest 75% of people (by first visit) train, the rest test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from services.scoring.features import FeatureState, vector
+from services.scoring.segment_time import parse
+
+CONVERSION_EVENT = "Deal Won"
+
+
+@dataclass
+class Example:
+    key: str
+    first_seen: datetime
+    features: dict[str, Any]
+    label: int
+    p_true: float | None = None
+
+
+@dataclass
+class _Person:
+    state: FeatureState = field(default_factory=FeatureState)
+    traits: dict[str, Any] = field(default_factory=dict)
+    converted: bool = False
+
+
+def examples(
+    messages: Iterable[dict[str, Any]],
+    *,
+    conversion_event: str = CONVERSION_EVENT,
+    truth: dict[str, float] | None = None,
+) -> list[Example]:
+    """One row per person; a browser is attributed to the userId it was identified as."""
+    messages = sorted(messages, key=lambda m: m["timestamp"])
+    owner = {
+        m["anonymousId"]: str(m["userId"])
+        for m in messages
+        if m["type"] in ("identify", "alias") and m.get("userId") and m.get("anonymousId")
+    }
+    people: dict[str, _Person] = {}
+    for m in messages:
+        key = str(m.get("userId") or owner.get(m.get("anonymousId"), m.get("anonymousId")))
+        person = people.setdefault(key, _Person())
+        if person.converted:
+            continue
+        if m["type"] == "track" and m.get("event") == conversion_event:
+            person.converted = True
+            continue
+        if m["type"] == "identify":
+            person.traits.update(m.get("traits") or {})
+        person.state.add(m["type"], m, parse(m["timestamp"]))
+    rows = []
+    for key, person in people.items():
+        if person.state.last_seen is None:
+            continue
+        as_of = datetime.fromisoformat(person.state.last_seen)
+        rows.append(
+            Example(
+                key=key,
+                first_seen=datetime.fromisoformat(str(person.state.first_seen)),
+                features=vector(person.state, person.traits, as_of),
+                label=int(person.converted),
+                p_true=(truth or {}).get(key),
+            )
+        )
+    return sorted(rows, key=lambda e: e.first_seen)
+
+
+def new_pipeline() -> Pipeline:
+    """Dicts in (categorical strings one-hot), standardised, logistic regression out: its
+    coefficients on standardised inputs are the per-factor explanations."""
+    return Pipeline(
+        [
+            ("vectorize", DictVectorizer(sparse=False)),
+            ("scale", StandardScaler()),
+            ("model", LogisticRegression(C=0.5, max_iter=2000)),
+        ]
+    )
+
+
+@dataclass
+class Report:
+    trained_on: int
+    tested_on: int
+    base_rate: float
+    roc_auc: float
+    pr_auc: float
+    brier: float
+    lift_top_decile: float
+    calibration: list[dict[str, float]]
+    truth_roc_auc: float | None = None
+
+    def lines(self) -> list[str]:
+        truth = (
+            f" (true propensity: {self.truth_roc_auc:.3f}, the best any model can do)"
+            if self.truth_roc_auc
+            else ""
+        )
+        lines = [
+            f"trained on {self.trained_on} people, tested on the {self.tested_on} who came later",
+            f"conversion rate in test: {self.base_rate:.1%}",
+            f"ROC AUC {self.roc_auc:.3f}{truth}",
+            f"PR AUC {self.pr_auc:.3f}   Brier {self.brier:.4f}   "
+            f"lift in top decile {self.lift_top_decile:.2f}x",
+            "calibration (predicted -> observed, by decile of score):",
+        ]
+        lines += [
+            f"  {c['predicted']:.3f} -> {c['observed']:.3f}  (n={int(c['count'])})"
+            for c in self.calibration
+        ]
+        return lines
+
+
+def train(
+    rows: Sequence[Example], test_share: float = 0.25
+) -> tuple[Pipeline, Report, dict[str, Any]]:
+    cut = int(len(rows) * (1 - test_share))
+    train_rows, test_rows = rows[:cut], rows[cut:]
+    y_train = np.array([r.label for r in train_rows])
+    y_test = np.array([r.label for r in test_rows])
+    if len(set(y_train)) < 2 or len(set(y_test)) < 2:
+        raise ValueError(
+            "need converted and unconverted people in both the training and the test period"
+        )
+    pipeline = new_pipeline().fit([r.features for r in train_rows], y_train)
+    p_test = pipeline.predict_proba([r.features for r in test_rows])[:, 1]
+    truth = [r.p_true for r in test_rows]
+    truth_auc = float(roc_auc_score(y_test, truth)) if all(t is not None for t in truth) else None
+    report = Report(
+        trained_on=len(train_rows),
+        tested_on=len(test_rows),
+        base_rate=float(y_test.mean()),
+        roc_auc=float(roc_auc_score(y_test, p_test)),
+        pr_auc=float(average_precision_score(y_test, p_test)),
+        brier=float(brier_score_loss(y_test, p_test)),
+        lift_top_decile=_lift(y_test, p_test),
+        calibration=_calibration(y_test, p_test),
+        truth_roc_auc=truth_auc,
+    )
+    curves = {"y": y_test, "p": p_test, "truth": truth if truth_auc is not None else None}
+    return pipeline, report, curves
+
+
+def _lift(y: np.ndarray, p: np.ndarray) -> float:
+    top = np.argsort(-p)[: max(1, math.ceil(len(p) / 10))]
+    return float(y[top].mean() / y.mean())
+
+
+def _calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    order = np.argsort(p)
+    return [
+        {
+            "predicted": float(p[chunk].mean()),
+            "observed": float(y[chunk].mean()),
+            "count": float(len(chunk)),
+        }
+        for chunk in np.array_split(order, bins)
+        if len(chunk)
+    ]
+
+
+def explain(pipeline: Pipeline, features: dict[str, Any], top: int = 5) -> list[tuple[str, float]]:
+    """The factors that moved this lead's log-odds most, largest first (name, contribution)."""
+    vectorize, scale, model = (pipeline.named_steps[s] for s in ("vectorize", "scale", "model"))
+    x = scale.transform(vectorize.transform([features]))[0]
+    contributions = x * model.coef_[0]
+    names = vectorize.get_feature_names_out()
+    ranked = sorted(zip(names, contributions, strict=True), key=lambda nc: -abs(nc[1]))
+    return [(str(n), float(c)) for n, c in ranked[:top]]
+
+
+def save_plots(curves: dict[str, Any], report: Report, folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    fpr, tpr, _ = roc_curve(curves["y"], curves["p"])
+    ax.plot(fpr, tpr, label=f"model (AUC {report.roc_auc:.3f})")
+    if curves["truth"] is not None:
+        fpr, tpr, _ = roc_curve(curves["y"], curves["truth"])
+        ax.plot(fpr, tpr, "--", label=f"true propensity (AUC {report.truth_roc_auc:.3f})")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(
+        xlabel="false positive rate", ylabel="true positive rate", title="ROC on the test period"
+    )
+    ax.legend(loc="lower right")
+    roc = folder / "roc.png"
+    fig.savefig(roc, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(
+        [c["predicted"] for c in report.calibration],
+        [c["observed"] for c in report.calibration],
+        "o-",
+        label="model",
+    )
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
+    ax.set(
+        xlabel="predicted probability",
+        ylabel="observed conversion rate",
+        title="Calibration (deciles)",
+    )
+    ax.legend(loc="upper left")
+    calibration = folder / "calibration.png"
+    fig.savefig(calibration, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return [roc, calibration]

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import joblib
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
-from services.scoring import training
+from services.scoring import registry, training
+from services.scoring.settings import ScoringSettings
 from services.scoring.simulate import simulate
+from shared.db import create_engine, create_session_factory
 
 app = typer.Typer(help="Conversion models.", no_args_is_help=True)
+T = TypeVar("T")
 
 
 @app.command()
@@ -28,6 +34,7 @@ def train(
     conversion_event: Annotated[
         str, typer.Option(help="the event that marks a conversion")
     ] = training.CONVERSION_EVENT,
+    register: Annotated[bool, typer.Option(help="add it to the registry (database)")] = True,
 ) -> None:
     """Train on labelled history, evaluate on the later people, save model, report and plots."""
     version = "m" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
@@ -47,12 +54,55 @@ def train(
         progress.set_postfix_str("saving")
         plots = training.save_plots(curves, report, folder)
         joblib.dump(pipeline, folder / "model.joblib")
-        meta = {
-            "version": version,
-            "source": f"simulated:{simulated}:seed={seed}",
-            "metrics": asdict(report),
-        }
+        source = f"simulated:{simulated}:seed={seed}"
+        metrics = asdict(report)
+        meta = {"version": version, "source": source, "metrics": metrics}
         (folder / "report.json").write_text(json.dumps(meta, indent=2))
         progress.update()
     typer.echo("\n".join(report.lines()))
     typer.echo(f"saved model {version} in {folder} (plots: {', '.join(p.name for p in plots)})")
+    if register:
+        artifact = (folder / "model.joblib").read_bytes()
+        _in_db(
+            lambda s: registry.register(
+                s,
+                version=version,
+                source=source,
+                metrics=metrics,
+                artifact=artifact,
+            )
+        )
+        typer.echo(f"registered {version}; make it live with: leadflow scoring promote {version}")
+
+
+@app.command()
+def promote(version: str) -> None:
+    """Make a registered model the live one."""
+    try:
+        _in_db(lambda s: registry.promote(s, version))
+    except registry.UnknownModel:
+        raise typer.BadParameter(f"no model {version}: see `leadflow scoring models`") from None
+    typer.echo(f"model {version} is live")
+
+
+@app.command("models")
+def list_models() -> None:
+    """Registered models, newest first."""
+    for m in _in_db(registry.listing):
+        live = "*" if m.live else " "
+        auc = m.metrics.get("roc_auc", float("nan"))
+        typer.echo(f"{live} {m.version}  {m.created_at:%Y-%m-%d %H:%M}  AUC {auc:.3f}  {m.source}")
+
+
+def _in_db(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `action` in one committed transaction on the scoring database."""
+
+    async def go() -> T:
+        engine = create_engine(ScoringSettings().database_url, pool_size=1)
+        try:
+            async with create_session_factory(engine)() as session, session.begin():
+                return await action(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, String, Table, Uuid, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db import inbox_table, outbox_table
@@ -48,4 +61,19 @@ identity_conflicts = Table(
     Column("event_id", Uuid, nullable=False),
     Column("detected_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_identity_conflicts_workspace", "workspace_id"),
+)
+
+# Versioned conversion models: the artifact (joblib bytes), where it came from, its metrics.
+# At most one is live (the partial unique index).
+models = Table(
+    "models",
+    metadata,
+    Column("version", String, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("source", String, nullable=False),
+    Column("metrics", JSONB, nullable=False),
+    Column("artifact", LargeBinary, nullable=False),
+    Column("live", Boolean, nullable=False, server_default="false"),
+    Column("promoted_at", DateTime(timezone=True)),
+    Index("ux_models_live", "live", unique=True, postgresql_where=text("live")),
 )

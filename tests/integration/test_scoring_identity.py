@@ -125,7 +125,9 @@ async def test_anonymous_history_joins_the_known_lead_and_redelivery_changes_not
         touch(ws, "track", 3, anonymous_id="phone", event="Viewed Pricing"),
     ]
     await publish(scoring, topics.touchpoints, first)
+    # The two browsers' keys may land on different partitions: wait for both leads.
     await wait_for(lambda: lead_of(engine, ws, "anonymous", "phone"), what="phone's anonymous lead")
+    await wait_for(lambda: lead_of(engine, ws, "user", "u-ada"), what="Ada's lead")
     phone_lead = await lead_of(engine, ws, "anonymous", "phone")
     ada = await lead_of(engine, ws, "user", "u-ada")
     assert phone_lead != ada  # not known to be Ada yet

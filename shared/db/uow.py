@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
@@ -60,16 +59,6 @@ class UnitOfWork:
     @property
     def _channel(self) -> str:
         return notify_channel(self._outbox.schema or "public")
-
-    async def claim(self, message_id: uuid.UUID) -> bool:
-        """Record the message as processed; False if it already was (then do nothing)."""
-        stmt = (
-            pg_insert(self._inbox)
-            .values(message_id=message_id)
-            .on_conflict_do_nothing()
-            .returning(self._inbox.c.message_id)
-        )
-        return (await self.session.execute(stmt)).first() is not None
 
     async def claim_batch(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
         """Claim a batch at once; returns, in order, the envelopes to apply: those never

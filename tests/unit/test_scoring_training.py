@@ -65,6 +65,7 @@ def test_the_train_command_saves_model_report_and_plots(tmp_path: Path) -> None:
             "1500",
             "--out",
             str(tmp_path),
+            "--no-register",  # a unit test: no database
         ],
         capture_output=True,
         text=True,

@@ -58,6 +58,9 @@ LeadFlow is running.
   PostgreSQL $DATABASE_URL
   Kafka      $KAFKA_BOOTSTRAP_SERVERS
   logs       $LOG_DIR
+Next, in another terminal (README: "Sending events"):
+  .venv/bin/leadflow workspace create "My company"     # prints a write key and an API key
+  .venv/bin/leadflow events touchpoints                # watch events arrive
 Press Ctrl-C to stop.
 MSG
 

@@ -102,7 +102,9 @@ async def publishing(bootstrap: str, topics: Topics, n: int, repeats: int) -> Fi
         await asyncio.gather(ours.stop(), bare.stop())
 
 
-def bench_schema(name: str) -> tuple[MetaData, Table, Table, Table]:
+async def create_bench_schema(engine: AsyncEngine) -> tuple[str, Table, Table, Table]:
+    """A fresh schema with an inbox, an outbox and a totals table (see drop_bench_schema)."""
+    name = f"bench_{uuid.uuid4().hex[:8]}"
     metadata = MetaData(schema=name)
     totals = Table(
         "totals",
@@ -110,7 +112,16 @@ def bench_schema(name: str) -> tuple[MetaData, Table, Table, Table]:
         Column("lead_key", String, primary_key=True),
         Column("total", BigInteger),
     )
-    return metadata, inbox_table(metadata), outbox_table(metadata), totals
+    inbox, outbox = inbox_table(metadata), outbox_table(metadata)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'create schema "{name}"'))
+        await conn.run_sync(metadata.create_all)
+    return name, inbox, outbox, totals
+
+
+async def drop_bench_schema(engine: AsyncEngine, name: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text(f'drop schema "{name}" cascade'))
 
 
 async def consuming(
@@ -118,11 +129,7 @@ async def consuming(
 ) -> Figure:
     """ConsumerRunner applying events with inbox claim + upsert: one transaction per event,
     or (batch) one per partition batch."""
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    metadata, inbox, outbox, totals = bench_schema(schema)
-    async with engine.begin() as conn:
-        await conn.execute(text(f'create schema "{schema}"'))
-        await conn.run_sync(metadata.create_all)
+    schema, inbox, outbox, totals = await create_bench_schema(engine)
     sessions = create_session_factory(engine)
 
     add = insert(totals)
@@ -191,8 +198,7 @@ async def consuming(
             bare_rates.append(await rate(n, run_bare, 1))
     finally:
         await producer.stop()
-        async with engine.begin() as conn:
-            await conn.execute(text(f'drop schema "{schema}" cascade'))
+        await drop_bench_schema(engine, schema)
     return Figure(
         f"consume + apply once ({'1 tx/batch' if batch else '1 tx/event'})",
         "events/s",
@@ -206,11 +212,7 @@ async def consuming(
 async def relaying(
     bootstrap: str, engine: AsyncEngine, topics: Topics, n: int, repeats: int
 ) -> Figure:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    metadata, inbox, outbox, _ = bench_schema(schema)
-    async with engine.begin() as conn:
-        await conn.execute(text(f'create schema "{schema}"'))
-        await conn.run_sync(metadata.create_all)
+    schema, inbox, outbox, _ = await create_bench_schema(engine)
     sessions = create_session_factory(engine)
     batch = events(n)
     producer = create_producer(bootstrap, client_id="bench")
@@ -246,5 +248,4 @@ async def relaying(
         )
     finally:
         await asyncio.gather(producer.stop(), bare.stop())
-        async with engine.begin() as conn:
-            await conn.execute(text(f'drop schema "{schema}" cascade'))
+        await drop_bench_schema(engine, schema)

@@ -66,16 +66,11 @@ async def server() -> AsyncIterator[IngestServer]:
         yield server
 
 
-async def _known(server: IngestServer, key: str) -> bool:
-    async with httpx.AsyncClient(base_url=server.url, auth=(key, "")) as client:
-        return (await client.post("/v1/batch", json={"batch": []})).status_code == 200
-
-
 async def test_page_view_click_and_form_arrive_with_one_anonymous_id(
     browser: Browser, server: IngestServer, bootstrap: str, artifacts: Path
 ) -> None:
     ws = server.create_workspace()
-    await wait_for(lambda: _known(server, ws["write_key"]), within=10, what="workspace known")
+    await wait_for(lambda: server.knows(ws["write_key"]), within=10, what="workspace known")
     html = page_html(server.url, ws["write_key"])
     with page_server(html) as site:
         # Allow exactly this page's origin, now that its port is known.
@@ -138,7 +133,7 @@ async def test_nothing_is_stored_or_sent_before_consent(
     browser: Browser, server: IngestServer, bootstrap: str
 ) -> None:
     ws = server.create_workspace()
-    await wait_for(lambda: _known(server, ws["write_key"]), within=10, what="workspace known")
+    await wait_for(lambda: server.knows(ws["write_key"]), within=10, what="workspace known")
     html = page_html(server.url, ws["write_key"], 'data-require-consent="true"')
     with page_server(html) as site:
         context = await browser.new_context()

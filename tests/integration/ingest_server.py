@@ -52,6 +52,11 @@ class IngestServer:
         """Run the `leadflow` command against this server's topics; parse its --json output."""
         return json.loads(self.run_cli(*args, "--json"))
 
+    async def knows(self, write_key: str) -> bool:
+        """Has the service learnt of this write key yet (workspaces arrive through Kafka)?"""
+        async with httpx.AsyncClient(base_url=self.url, auth=(write_key, "")) as client:
+            return (await client.post("/v1/batch", json={"batch": []})).status_code == 200
+
     def log_text(self) -> str:
         return self.log.read_text()
 

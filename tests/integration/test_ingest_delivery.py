@@ -140,9 +140,7 @@ async def test_a_segment_sdk_pointed_at_leadflow_works_unchanged(bootstrap: str)
             client.alias("sdk-alias", "sdk-user")
             client.flush()
 
-        await wait_for(
-            lambda: _known(server.url, ws["write_key"]), within=10, what="workspace known"
-        )
+        await wait_for(lambda: server.knows(ws["write_key"]), within=10, what="workspace known")
         await asyncio.to_thread(send)
         assert errors == []
         events = [
@@ -156,21 +154,13 @@ async def test_a_segment_sdk_pointed_at_leadflow_works_unchanged(bootstrap: str)
         assert track.payload["context"]["library"]["name"] == "analytics-python"
 
 
-async def _known(url: str, key: str) -> bool:
-    async with httpx.AsyncClient(base_url=url, auth=(key, "")) as client:
-        response = await client.post("/v1/batch", json={"batch": []})
-    return response.status_code == 200
-
-
 async def test_simulated_traffic_goes_through_ingest_untouched(bootstrap: str) -> None:
     from services.scoring.simulate import simulate
     from services.scoring.traffic import send_to_ingest
 
     async with ingest_server() as server:
         ws = server.create_workspace()
-        await wait_for(
-            lambda: _known(server.url, ws["write_key"]), within=10, what="workspace known"
-        )
+        await wait_for(lambda: server.knows(ws["write_key"]), within=10, what="workspace known")
         sim = simulate(30, seed=2)
         sent = await asyncio.to_thread(
             send_to_ingest, server.url, ws["write_key"], sim.messages, 100

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 
 import httpx
 import pytest
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
 from shared.db.migrations import upgrade
+from tests.integration.ingest_server import free_port
 from tests.integration.support import spawn, terminate, wait_exit, wait_for
 
 
@@ -36,12 +36,6 @@ async def test_migrations_create_each_schema_and_are_harmless_twice(
         assert {(name, "inbox"), (name, "outbox"), (name, "alembic_version")} <= set(
             map(tuple, rows)
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize("service", list(SERVICES))

@@ -13,6 +13,7 @@ from services.ingest.segment import truncate_ip
 from services.ingest.state import IngestState
 from shared.email_links import EmailLink, InvalidToken, verify
 from shared.events import Envelope, utcnow
+from shared.events.codec import Record
 
 router = APIRouter(tags=["email engagement"])
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -54,7 +55,8 @@ async def _record(request: Request, token: str, kind: str) -> EmailLink | Respon
     if workspace is None or (kind == "email.clicked") != (link.url is not None):
         return Response("unknown link", 404, media_type="text/plain")
     try:
-        await state.touchpoints.publish([_event(kind, link, request, workspace.truncate_ip)])
+        event = _event(kind, link, request, workspace.truncate_ip)
+        await state.touchpoints.publish([Record.of(event)])
     except Unavailable:
         return Response(
             "try again later", 503, headers={"Retry-After": str(state.settings.retry_after_seconds)}

@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 
 from services.ingest.segment import Problem
 from shared.bus import DeadLetter, DeadLetterSink, Publisher
-from shared.events import Envelope, encode, encode_key
+from shared.events.codec import Record
 
 
 class Unavailable(Exception):
@@ -36,24 +36,24 @@ class TouchpointPublisher:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        """Returns once Kafka holds every event; raises Unavailable otherwise."""
-        if not envelopes:
+    async def publish(self, records: Sequence[Record]) -> None:
+        """Returns once Kafka holds every event (encoded envelopes, see `Record.of`); raises
+        Unavailable otherwise."""
+        if not records:
             return
-        if self.in_flight + len(envelopes) > self.max_in_flight:
+        if self.in_flight + len(records) > self.max_in_flight:
             raise Unavailable(f"{self.in_flight} events already waiting for Kafka")
-        self.in_flight += len(envelopes)
+        self.in_flight += len(records)
         try:
             async with asyncio.timeout(self.ack_timeout):
                 futures = [
-                    await self.publisher.send(self.topic, encode(e), encode_key(e))
-                    for e in envelopes
+                    await self.publisher.send(self.topic, value, key) for value, key in records
                 ]
                 await asyncio.gather(*futures)
         except (TimeoutError, KafkaError) as exc:
             raise Unavailable(f"Kafka did not acknowledge: {exc!r}") from exc
         finally:
-            self.in_flight -= len(envelopes)
+            self.in_flight -= len(records)
 
     async def reject(
         self, workspace_id: str, rejected: Sequence[tuple[int, Any, list[Problem]]]

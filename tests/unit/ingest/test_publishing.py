@@ -9,6 +9,7 @@ from services.ingest.publishing import TouchpointPublisher, Unavailable
 from services.ingest.segment import Problem
 from shared.bus import DeadLetterSink
 from shared.events import Envelope
+from shared.events.codec import Record
 from tests.fakes import FakePublisher
 
 
@@ -22,14 +23,16 @@ class SilentPublisher(FakePublisher):
         return asyncio.get_running_loop().create_future()
 
 
-def events(n: int) -> list[Envelope]:
+def events(n: int) -> list[Record]:
     return [
-        Envelope(
-            type="track",
-            workspace_id="ws",
-            lead_key=f"l{i}",
-            occurred_at=datetime.now(UTC),
-            payload={"message_id": str(i), "event": "e"},
+        Record.of(
+            Envelope(
+                type="track",
+                workspace_id="ws",
+                lead_key=f"l{i}",
+                occurred_at=datetime.now(UTC),
+                payload={"message_id": str(i), "event": "e"},
+            )
         )
         for i in range(n)
     ]

@@ -1,16 +1,22 @@
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.ingest import segment
 from services.ingest.segment import Limits, Request, TooLarge
-from shared.events import decode, encode
+from shared.events import Envelope, decode, encode
 from shared.workspaces import WorkspaceInfo
 
 WS = WorkspaceInfo("ws_1", "Acme")
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 REQ = Request(NOW, ip="203.0.113.77")
 LIMITS = Limits(max_event_bytes=1024, max_batch_events=3)
+
+
+def accepted(outcome: segment.Outcome) -> list[Envelope]:
+    """The accepted events as consumers will read them."""
+    return [decode(record.value) for record in outcome.accepted]
 
 
 def problems(raw: object, kind: str | None = None) -> dict[str, str]:
@@ -80,9 +86,10 @@ def test_envelope_carries_our_field_names_and_a_stable_id() -> None:
         "messageId": "m-1",
         "properties": {"x": 1},
     }
-    first = segment.single(raw, kind="track", workspace=WS, request=REQ, limits=LIMITS).accepted[0]
-    again = segment.single(raw, kind="track", workspace=WS, request=REQ, limits=LIMITS).accepted[0]
+    [first] = accepted(segment.single(raw, kind="track", workspace=WS, request=REQ, limits=LIMITS))
+    [again] = accepted(segment.single(raw, kind="track", workspace=WS, request=REQ, limits=LIMITS))
     assert first.id == again.id  # the same messageId is the same event downstream
+    assert first.id == uuid.uuid5(segment.MESSAGE_ID_NAMESPACE, "ws_1:m-1")
     assert first.workspace_id == "ws_1"
     assert first.lead_key == "a1"  # a browser's events stay in one partition
     assert first.payload["event"] == "Clicked"
@@ -94,16 +101,18 @@ def test_envelope_carries_our_field_names_and_a_stable_id() -> None:
 
 def test_message_id_is_generated_when_absent() -> None:
     raw = {"userId": "u1", "traits": {"email": "a@b.c"}}
-    env = segment.single(raw, kind="identify", workspace=WS, request=REQ, limits=LIMITS).accepted[0]
+    [env] = accepted(segment.single(raw, kind="identify", workspace=WS, request=REQ, limits=LIMITS))
     assert env.payload["message_id"]
     assert env.lead_key == "u1"
 
 
 def test_ip_is_truncated_when_the_workspace_asks() -> None:
     ws = WorkspaceInfo("ws_2", "Private", truncate_ip=True)
-    env = segment.single(
-        {"userId": "u", "event": "e"}, kind="track", workspace=ws, request=REQ, limits=LIMITS
-    ).accepted[0]
+    [env] = accepted(
+        segment.single(
+            {"userId": "u", "event": "e"}, kind="track", workspace=ws, request=REQ, limits=LIMITS
+        )
+    )
     assert env.payload["context"]["ip"] == "203.0.113.0"
     assert segment.truncate_ip("2001:db8:1234:5678::1") == "2001:db8:1234::"
     assert segment.truncate_ip("not an ip") == ""
@@ -118,7 +127,7 @@ def test_batch_accepts_the_good_and_lists_the_bad_with_their_index() -> None:
         ]
     }
     outcome = segment.batch(body, workspace=WS, request=REQ, limits=LIMITS)
-    assert [e.type for e in outcome.accepted] == ["page", "alias"]
+    assert [e.type for e in accepted(outcome)] == ["page", "alias"]
     [(index, _, found)] = outcome.rejected
     assert index == 1
     assert [p.field for p in found] == ["event"]

@@ -52,6 +52,7 @@ class ServiceRuntime:
     # More readiness checks a service adds: name -> coroutine returning "ok" or the reason.
     checks: dict[str, Callable[[], Awaitable[str]]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    cancel_on_stop: list[asyncio.Task[None]] = field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, inbox=self.inbox, outbox=self.outbox)
@@ -78,13 +79,17 @@ class ServiceRuntime:
             batch_size=s.consumer_batch_size,
         )
         self.consumers.append(runner)
-        self._background(runner.run(), f"consumer {topics}")
+        self.background(runner.run(), f"consumer {topics}")
         return runner
 
-    def _background(self, coro: object, name: str) -> None:
+    def background(self, coro: object, name: str, *, cancel_on_stop: bool = False) -> None:
+        """Run a task for the service's life. Loops that never end by themselves (periodic
+        jobs) say cancel_on_stop: cancelling them rolls back their open transaction."""
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
         task.add_done_callback(_log_crash)
         self.tasks.append(task)
+        if cancel_on_stop:
+            self.cancel_on_stop.append(task)
 
     async def readiness(self) -> dict[str, str]:
         """'ok' or the reason, per dependency."""
@@ -162,10 +167,12 @@ async def service_runtime(
 
     runtime.checks["workspaces"] = workspaces_loaded
     relay = OutboxRelay(engine, outbox, publisher, poll_seconds=settings.outbox_poll_seconds)
-    runtime._background(relay.run(), "outbox relay")
+    # Cancelled at stop rather than awaited: a send stuck on a broker must not hold the
+    # shutdown (and the relay's leader lock) forever; unpublished rows stay for the next one.
+    runtime.background(relay.run(), "outbox relay", cancel_on_stop=True)
     stopping = asyncio.Event()
     window = timedelta(hours=settings.dedupe_window_hours)
-    runtime._background(keep_purging(engine, inbox, window, stopping), "inbox retention")
+    runtime.background(keep_purging(engine, inbox, window, stopping), "inbox retention")
     try:
         yield runtime
     finally:
@@ -173,6 +180,8 @@ async def service_runtime(
         relay.stop()
         for consumer in runtime.consumers:
             consumer.stop()
+        for task in runtime.cancel_on_stop:
+            task.cancel()
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
         await feed.stop()
         await producer.stop()

@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-import joblib
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
-from services.scoring import registry, training
+from services.scoring import history, registry, training
+from services.scoring.live_models import DEFAULT_MODEL
 from services.scoring.settings import ScoringSettings
 from services.scoring.simulate import simulate
 from shared.db import create_engine, create_session_factory
@@ -26,43 +26,77 @@ T = TypeVar("T")
 
 @app.command()
 def train(
-    simulated: Annotated[int, typer.Option(help="train on this many simulated people")] = 5000,
+    simulated: Annotated[
+        int, typer.Option(help="train on this many simulated people (0: on the database's leads)")
+    ] = 5000,
     seed: Annotated[int, typer.Option(help="seed of the simulation")] = 7,
-    out: Annotated[Path, typer.Option(help="folder that receives models/<version>/")] = Path(
-        "models"
-    ),
+    workspace: Annotated[
+        str | None, typer.Option(help="with --simulated 0: only this workspace's leads")
+    ] = None,
+    converted_stage: Annotated[
+        str, typer.Option(help="with --simulated 0: a lead that reached this stage converted")
+    ] = "customer",
     conversion_event: Annotated[
         str, typer.Option(help="the event that marks a conversion")
     ] = training.CONVERSION_EVENT,
+    out: Annotated[Path, typer.Option(help="folder that receives models/<version>/")] = Path(
+        "models"
+    ),
     register: Annotated[bool, typer.Option(help="add it to the registry (database)")] = True,
+    ship: Annotated[
+        bool, typer.Option(help="also make it the default model shipped with LeadFlow")
+    ] = False,
 ) -> None:
     """Train on labelled history, evaluate on the later people, save model, report and plots."""
     version = "m" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     folder = out / version
     with tqdm(total=4, desc="training", unit="step") as progress:
-        progress.set_postfix_str("simulating history")
-        sim = simulate(simulated, seed=seed)
-        progress.update()
-        progress.set_postfix_str("building features")
-        rows = training.examples(
-            sim.messages, conversion_event=conversion_event, truth=sim.propensity_by_key()
-        )
+        if simulated:
+            progress.set_postfix_str("simulating history")
+            sim = simulate(simulated, seed=seed)
+            progress.update()
+            progress.set_postfix_str("building features")
+            rows = training.examples(
+                sim.messages,
+                conversion_event=conversion_event,
+                truth=sim.propensity_by_key(),
+            )
+            source = f"simulated:{simulated}:seed={seed}"
+        else:
+            progress.set_postfix_str("reading leads")
+            histories = _in_db(
+                lambda s: history.histories(
+                    s,
+                    workspace_id=workspace,
+                    converted_stage=converted_stage,
+                    conversion_event=conversion_event,
+                )
+            )
+            progress.update()
+            progress.set_postfix_str("building features")
+            rows = training.examples_from_histories(histories)
+            source = f"leads:{workspace or 'all workspaces'}:{converted_stage}|{conversion_event}"
         progress.update()
         progress.set_postfix_str("fitting")
-        pipeline, report, curves = training.train(rows)
+        try:
+            bundle, report, curves = training.train(rows, version=version)
+        except ValueError as exc:
+            raise typer.BadParameter(f"cannot train on {len(rows)} people: {exc}") from None
         progress.update()
         progress.set_postfix_str("saving")
         plots = training.save_plots(curves, report, folder)
-        joblib.dump(pipeline, folder / "model.joblib")
-        source = f"simulated:{simulated}:seed={seed}"
+        artifact = bundle.to_bytes()
+        (folder / "model.joblib").write_bytes(artifact)
         metrics = asdict(report)
         meta = {"version": version, "source": source, "metrics": metrics}
         (folder / "report.json").write_text(json.dumps(meta, indent=2))
         progress.update()
     typer.echo("\n".join(report.lines()))
     typer.echo(f"saved model {version} in {folder} (plots: {', '.join(p.name for p in plots)})")
+    if ship:
+        DEFAULT_MODEL.write_bytes(artifact)
+        typer.echo(f"shipped {version} as the default model ({DEFAULT_MODEL})")
     if register:
-        artifact = (folder / "model.joblib").read_bytes()
         _in_db(
             lambda s: registry.register(
                 s,
@@ -70,6 +104,7 @@ def train(
                 source=source,
                 metrics=metrics,
                 artifact=artifact,
+                workspace_id=workspace,
             )
         )
         typer.echo(f"registered {version}; make it live with: leadflow scoring promote {version}")

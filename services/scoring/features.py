@@ -8,6 +8,7 @@ training row cut at a past date.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ class FeatureState:
         stamp = at.isoformat()
         self.first_seen = min(filter(None, (self.first_seen, stamp)))
         self.last_seen = max(filter(None, (self.last_seen, stamp)))
-        self._forget_before(at.date().toordinal() - KEEP_DAYS)
+        self._forget_before(datetime.fromisoformat(self.last_seen).date().toordinal() - KEEP_DAYS)
 
     def merge(self, other: FeatureState) -> None:
         """Fold another lead's history into this one (identity stitching)."""
@@ -135,7 +136,7 @@ class FeatureState:
             )
 
     def _forget_before(self, ordinal: int) -> None:
-        for day in [d for d in self.daily if date.fromisoformat(d).toordinal() <= ordinal]:
+        for day in [d for d in self.daily if _ordinal(d) <= ordinal]:
             del self.daily[day]
 
     def as_json(self) -> dict[str, Any]:
@@ -189,38 +190,65 @@ def email_domain(traits: dict[str, Any]) -> str | None:
     return None
 
 
-def vector(state: FeatureState, traits: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The model's input for a lead as of `now`: numbers, plus a few categorical strings."""
-    today = now.date().toordinal()
+# Inputs that describe who the person is; every other input is engagement (what they did).
+FIT_INPUTS = frozenset({"seniority", "log_company_size", "has_email", "free_mail"})
+FIT_CATEGORIES = ("industry", "country")
+
+
+def is_fit(name: str) -> bool:
+    """Is a model input (DictVectorizer name, e.g. 'industry=software') a fit input?"""
+    return name in FIT_INPUTS or name.split("=", 1)[0] in FIT_CATEGORIES
+
+
+@functools.lru_cache(maxsize=4096)
+def _ordinal(day: str) -> int:
+    return date.fromisoformat(day).toordinal()
+
+
+def vector(state: FeatureState, traits: dict[str, Any]) -> dict[str, Any]:
+    """The model's input for a lead, as of its last activity: numbers, plus a few
+    categorical strings. (How long it has been idle since is not an input: the scorer fades
+    engagement with the workspace's half-life, see scorer.py.)"""
+    today = (
+        datetime.fromisoformat(state.last_seen).date().toordinal()
+        if state.last_seen
+        else date.today().toordinal()
+    )
+    sums: dict[int, dict[str, int]] = {window: {} for window in WINDOWS}
+    for day, counters in state.daily.items():
+        age = max(0, today - _ordinal(day))
+        windows = [sums[w] for w in WINDOWS if age < w]
+        for name, n in counters.items():
+            for window_sums in windows:
+                window_sums[name] = window_sums.get(name, 0) + n
     features: dict[str, Any] = {}
     for window in WINDOWS:
-        sums: dict[str, int] = {}
-        for day, counters in state.daily.items():
-            if today - date.fromisoformat(day).toordinal() < window:
-                for name, n in counters.items():
-                    sums[name] = sums.get(name, 0) + n
-        features[f"visits_{window}d"] = sums.get("type:page", 0) + sums.get("type:screen", 0)
-        features[f"events_{window}d"] = sums.get("type:track", 0)
-        features[f"pricing_views_{window}d"] = sums.get("page:pricing", 0)
-        features[f"demo_views_{window}d"] = sums.get("page:demo", 0)
-        features[f"high_intent_{window}d"] = sums.get("high_intent", 0)
-        features[f"form_fills_{window}d"] = sums.get("form_fill", 0)
-        features[f"email_opens_{window}d"] = sums.get("type:email.opened", 0)
-        features[f"email_clicks_{window}d"] = sums.get("type:email.clicked", 0)
-        features[f"careers_views_{window}d"] = sums.get("page:careers", 0)
-    last = datetime.fromisoformat(state.last_seen) if state.last_seen else None
-    features["days_since_last_seen"] = (
-        max(0.0, (now - last).total_seconds() / 86400) if last else 365.0
-    )
+        s = sums[window]
+        features[f"visits_{window}d"] = s.get("type:page", 0) + s.get("type:screen", 0)
+        features[f"events_{window}d"] = s.get("type:track", 0)
+        features[f"pricing_views_{window}d"] = s.get("page:pricing", 0)
+        features[f"demo_views_{window}d"] = s.get("page:demo", 0)
+        features[f"high_intent_{window}d"] = s.get("high_intent", 0)
+        features[f"form_fills_{window}d"] = s.get("form_fill", 0)
+        features[f"email_opens_{window}d"] = s.get("type:email.opened", 0)
+        features[f"email_clicks_{window}d"] = s.get("type:email.clicked", 0)
+        features[f"careers_views_{window}d"] = s.get("page:careers", 0)
     features["total_events"] = sum(v for k, v in state.totals.items() if k.startswith("type:"))
+    features.update(fit_vector(traits))
+    return features
+
+
+def fit_vector(traits: dict[str, Any]) -> dict[str, Any]:
+    """The inputs that describe who the person is (see FIT_INPUTS)."""
     domain = email_domain(traits)
     size = company_size(traits)
-    features["seniority"] = seniority(traits.get("title"))
-    features["log_company_size"] = math.log10(size) if size else 0.0
-    features["has_email"] = int(domain is not None)
-    features["free_mail"] = int(domain in FREE_MAIL) if domain else 0
     industry = traits.get("industry") or _nested(traits, "company").get("industry")
     country = traits.get("country") or _nested(traits, "address").get("country")
-    features["industry"] = str(industry or "unknown").lower()
-    features["country"] = str(country or "unknown").upper()
-    return features
+    return {
+        "seniority": seniority(traits.get("title")),
+        "log_company_size": math.log10(size) if size else 0.0,
+        "has_email": int(domain is not None),
+        "free_mail": int(domain in FREE_MAIL) if domain else 0,
+        "industry": str(industry or "unknown").lower(),
+        "country": str(country or "unknown").upper(),
+    }

@@ -1,17 +1,33 @@
-"""What the scoring service does with each message."""
+"""What the scoring service does with a batch of touchpoints (one partition's, one
+transaction), set-based: a few queries to load every lead the batch needs, the events
+applied in memory, one model call for the whole batch, a few statements to write back.
+
+Pass 1 applies each event to its lead (stitching, traits, features) and notes the lead's
+model input as of that event. The model scores all those inputs at once. Pass 2 walks the
+events again, in order, with each one's score: lifecycle moves happen at the event that
+caused them, so a replay cut into other batches makes the same moves.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
-from services.scoring import leads
-from services.scoring.identity import identifiers_of, resolve
+from services.scoring import lifecycle, publishing, rules, store
+from services.scoring.config import ScoringConfig
+from services.scoring.features import vector
+from services.scoring.identity import Identifier, identifiers_of
+from services.scoring.live_models import LiveModels
+from services.scoring.records import Directory, LeadRecord
+from services.scoring.rules import LedgerEntry
+from services.scoring.scorer import ModelBundle, factors, score_many
 from shared.db import UnitOfWork
 from shared.errors import PermanentError
-from shared.events import Envelope
+from shared.events import Envelope, utcnow
 
 EMAIL_EVENTS = {
     "email.opened",
@@ -20,44 +36,301 @@ EMAIL_EVENTS = {
     "email.bounced",
     "email.unsubscribed",
 }
+TIMELINE_SKIPS = ("context", "integrations")
 
 
-async def apply_touchpoints(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
-    """One partition's batch, in the caller's transaction: each new event to its lead."""
+@dataclass
+class Step:
+    """One event applied to its lead, waiting for its score."""
+
+    record: LeadRecord
+    envelope: Envelope
+    vector: dict[str, Any]
+    identified: bool
+    folded: list[LeadRecord]
+    row: int = -1
+
+
+@dataclass
+class Outcome:
+    """What a batch produced besides lead rows (for the outbox and history tables)."""
+
+    events: list[Envelope] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def apply_touchpoints(
+    uow: UnitOfWork,
+    envelopes: Sequence[Envelope],
+    models: LiveModels,
+    *,
+    topic: str,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
     todo = await uow.claim_batch(envelopes)
+    if not todo:
+        return
+    session = uow.session
+    workspaces = sorted({e.workspace_id for e in todo})
     # Identities of one person can arrive on two partitions (anonymous, then user key):
     # resolving a workspace's identities one transaction at a time keeps them consistent.
-    for workspace_id in sorted({e.workspace_id for e in todo}):
-        await uow.session.execute(
+    for workspace_id in workspaces:
+        await session.execute(
             select(func.pg_advisory_xact_lock(func.hashtext(f"identity:{workspace_id}")))
         )
-    for envelope in todo:
-        await apply_touchpoint(uow, envelope)
+    wanted: dict[str, set[Identifier]] = {}
+    by_id: set[str] = set()
+    for e in todo:
+        if e.type in EMAIL_EVENTS:
+            by_id.add(str(e.payload.get("lead_id")))
+        else:
+            wanted.setdefault(e.workspace_id, set()).update(identifiers_of(e.type, e.payload))
+    directory = await store.load_directory(session, wanted, by_id)
+    configs = await store.configs(session, workspaces)
+    bundles = {ws: await models.bundle(session, configs[ws].model_version) for ws in workspaces}
+    points = PointBook(
+        configs,
+        await store.ledger(
+            session,
+            [r.id for r in directory.records.values() if configs[r.workspace_id].point_rules.rules],
+        ),
+    )
+
+    steps = []
+    for e in todo:
+        step = _apply(directory, e)
+        points.apply(step)
+        steps.append(step)
+    scores = {}
+    for ws in workspaces:
+        mine = [s for s in steps if s.envelope.workspace_id == ws]
+        for i, s in enumerate(mine):
+            s.row = i
+        # Scored as of the event (a lead is never idle at its own event): a replay of the
+        # same events gives the same scores whenever it runs.
+        scores[ws] = score_many(bundles[ws], [s.vector for s in mine])
+
+    outcome = Outcome()
+    last_step: dict[str, Step] = {}
+    for s in steps:
+        ws = s.envelope.workspace_id
+        _progress(s, scores[ws], bundles[ws], configs[ws], outcome)
+        last_step[s.record.id] = s
+    for record_id, s in last_step.items():
+        record = directory.records[record_id]
+        if record.merged_into:
+            continue
+        ws = record.workspace_id
+        record.factors = [
+            {"name": f.name, "points": f.points, "text": f.text}
+            for f in factors(bundles[ws], scores[ws], s.row, s.vector)
+        ]
+        _maybe_publish_score(record, s.envelope, configs[ws], outcome)
+
+    now = clock()
+    await store.save_records(session, [r for r in directory.records.values() if r.changed], now)
+    await store.save_directory(session, directory)
+    await store.add_timeline(session, [_timeline_row(s) for s in steps])
+    await store.add_stages(session, outcome.stages)
+    await store.add_ledger(session, points.new)
+    await uow.emit(topic, *outcome.events)
 
 
-async def apply_touchpoint(uow: UnitOfWork, envelope: Envelope) -> str:
-    """Stitch the event to its lead, note what it says of the person and count it in the
-    lead's features; returns the lead id."""
-    session, ws, payload = uow.session, envelope.workspace_id, envelope.payload
-    if envelope.type in EMAIL_EVENTS:
-        lead_id = await leads.live_id(session, ws, str(payload.get("lead_id")))
-        if lead_id is None:
-            raise PermanentError(f"{envelope.type} for unknown lead {payload.get('lead_id')!r}")
+class PointBook:
+    """Point rules (services/scoring/rules.py) applied to a batch's events: each lead's
+    ledger, the entries to write, and the named scores on the lead."""
+
+    def __init__(self, configs: dict[str, ScoringConfig], ledgers: dict[str, list[LedgerEntry]]):
+        self.configs = configs
+        self.ledgers = ledgers
+        self.new: list[tuple[str, str, LedgerEntry]] = []
+
+    def apply(self, step: Step) -> None:
+        record, e = step.record, step.envelope
+        ruleset = self.configs[record.workspace_id].point_rules
+        if not ruleset.rules:
+            return
+        ledger = self.ledgers.setdefault(record.id, [])
+        for other in step.folded:
+            ledger.extend(self.ledgers.pop(other.id, []))
+        entries = rules.evaluate(
+            ruleset,
+            ledger,
+            event_type=e.type,
+            payload=e.payload,
+            traits=record.traits,
+            event_id=str(e.id),
+            at=e.occurred_at,
+        )
+        ledger.extend(entries)
+        self.new.extend((record.workspace_id, record.id, entry) for entry in entries)
+        record.rule_scores = {
+            name: round(value, 2)
+            for name, value in rules.scores(ruleset, ledger, e.occurred_at).items()
+        }
+
+
+def _apply(directory: Directory, e: Envelope) -> Step:
+    """Pass 1: the event to its lead (stitched), its traits and counters to the lead."""
+    ws, payload = e.workspace_id, e.payload
+    folded: list[LeadRecord] = []
+    if e.type in EMAIL_EVENTS:
+        record = directory.live(str(payload.get("lead_id")))
+        if record is None or record.workspace_id != ws:
+            raise PermanentError(f"{e.type} for unknown lead {payload.get('lead_id')!r}")
     else:
-        ids = identifiers_of(envelope.type, payload)
+        ids = identifiers_of(e.type, payload)
         if not ids:
             raise PermanentError("touchpoint carries no identifier")
-        resolution = resolve(ids, await leads.owners(session, ws, ids))
-        lead_id = resolution.lead_id or await leads.create(session, ws, envelope.occurred_at)
-        await leads.link(session, ws, lead_id, resolution.link)
-        for folded in resolution.merge:
-            await leads.merge(session, ws, into=lead_id, lead_id=folded)
-        await leads.record_conflicts(session, ws, lead_id, resolution.conflicts, envelope.id)
-    await leads.touch(session, lead_id, seen_at=envelope.occurred_at, traits=traits_of(envelope))
-    history = await leads.features_of(session, lead_id)
-    history.add(envelope.type, payload, envelope.occurred_at)
-    await leads.save_features(session, lead_id, history)
-    return lead_id
+        record, folded = directory.place(ws, ids, e.id, e.occurred_at)
+    traits = traits_of(e)
+    if traits:
+        record.traits = {**record.traits, **traits}
+    record.seen(e.occurred_at)
+    record.features.add(e.type, payload, e.occurred_at)
+    record.changed = True
+    return Step(
+        record=record,
+        envelope=e,
+        vector=vector(record.features, record.traits),
+        identified=record.identified,
+        folded=folded,
+    )
+
+
+def _progress(
+    s: Step, scores: Any, bundle: ModelBundle, config: ScoringConfig, out: Outcome
+) -> None:
+    """Pass 2: the event's score on its lead, and the lifecycle moves it causes."""
+    record, e = s.record, s.envelope
+    for other in s.folded:
+        _adopt_stage(record, other, e, out)
+    previous = record.score
+    record.score = int(scores.score[s.row])
+    record.probability = float(scores.probability[s.row])
+    record.fit = int(scores.fit[s.row])
+    record.engagement = int(scores.engagement[s.row])
+    record.model_version = bundle.version
+    record.scored_at = e.occurred_at
+    moves = lifecycle.automatic(
+        record.stage,
+        identified=s.identified,
+        score=record.score,
+        fit=record.fit,
+        previous_score=previous,
+        config=config,
+    )
+    for move in moves:
+        enter(record, move, actor="auto", at=e.occurred_at, cause=e.id, out=out)
+    if e.type == "track":
+        name = str(e.payload.get("event") or "")
+        for move in lifecycle.on_event(record.stage, name, config):
+            enter(
+                record,
+                move,
+                actor="event",
+                at=e.occurred_at,
+                cause=e.id,
+                out=out,
+                amount=_amount(e),
+            )
+
+
+def _adopt_stage(record: LeadRecord, folded: LeadRecord, e: Envelope, out: Outcome) -> None:
+    """A merged lead that had got further takes the survivor there."""
+    out.events.append(
+        publishing.merged(
+            record, [folded.id], e.occurred_at, publishing.event_id(record.id, "merged", folded.id)
+        )
+    )
+    if folded.stage and (
+        record.stage is None or lifecycle.RANK[folded.stage] > lifecycle.RANK[record.stage]
+    ):
+        move = lifecycle.Move(
+            record.stage, folded.stage, f"merged with {folded.id}, which was {folded.stage}"
+        )
+        enter(record, move, actor="merge", at=e.occurred_at, cause=e.id, out=out)
+
+
+def enter(
+    record: LeadRecord,
+    move: lifecycle.Move,
+    *,
+    actor: str,
+    at: datetime,
+    cause: object,
+    out: Outcome,
+    amount: float | None = None,
+) -> None:
+    """Move a lead to a stage: its row, a history entry and one lead.lifecycle_changed."""
+    eid = publishing.event_id(record.id, move.to_stage, cause)
+    record.stage, record.stage_entered_at, record.stalled_at = move.to_stage, at, None
+    record.changed = True
+    out.stages.append(
+        {
+            "workspace_id": record.workspace_id,
+            "lead_id": record.id,
+            "stage": move.to_stage,
+            "from_stage": move.from_stage,
+            "entered_at": at,
+            "reason": move.reason,
+            "actor": actor,
+            "score": record.score,
+            "model_version": record.model_version,
+            "event_id": eid,
+        }
+    )
+    out.events.append(
+        publishing.lifecycle_changed(
+            record,
+            from_stage=move.from_stage,
+            to_stage=move.to_stage,
+            reason=move.reason,
+            actor=actor,
+            at=at,
+            eid=eid,
+            amount=amount,
+        )
+    )
+
+
+def _maybe_publish_score(
+    record: LeadRecord, cause: Envelope, config: ScoringConfig, out: Outcome
+) -> None:
+    if record.score is None:
+        return
+    if (
+        record.published_score is not None
+        and abs(record.score - record.published_score) < config.score_change_to_publish
+    ):
+        return
+    out.events.append(
+        publishing.scored(
+            record, cause.occurred_at, publishing.event_id(record.id, "scored", cause.id)
+        )
+    )
+    record.published_score = record.score
+
+
+def _amount(e: Envelope) -> float | None:
+    props = e.payload.get("properties") or {}
+    for key in ("amount", "revenue", "value"):
+        value = props.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _timeline_row(s: Step) -> dict[str, Any]:
+    e = s.envelope
+    return {
+        "event_id": e.id,
+        "workspace_id": e.workspace_id,
+        "lead_id": s.record.merged_into or s.record.id,
+        "type": e.type,
+        "occurred_at": e.occurred_at,
+        "payload": {k: v for k, v in e.payload.items() if k not in TIMELINE_SKIPS},
+    }
 
 
 def traits_of(envelope: Envelope) -> dict[str, Any]:

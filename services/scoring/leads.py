@@ -1,147 +1,40 @@
-"""Reading and writing leads and their identities (inside the caller's transaction)."""
+"""Reading leads for the API, and the lifecycle moves people make through it."""
 
 from __future__ import annotations
 
-import secrets
+import base64
 import uuid
-from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+import orjson
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.features import FeatureState
-from services.scoring.identity import Conflict, Identifier
-from services.scoring.models import identities, identity_conflicts, leads
+from services.scoring import lifecycle, store
+from services.scoring.handlers import Outcome, enter
+from services.scoring.models import identities, identity_conflicts, lead_events, lead_stages, leads
+from services.scoring.records import LeadRecord
 
-Owners = dict[Identifier, tuple[str, frozenset[Identifier]]]
-
-
-async def owners(session: AsyncSession, workspace_id: str, ids: Iterable[Identifier]) -> Owners:
-    """For each identifier a lead already has: that lead and all its identifiers."""
-    wanted = [(i.kind, i.value) for i in ids]
-    if not wanted:
-        return {}
-    found = (
-        await session.execute(
-            select(identities.c.kind, identities.c.value, identities.c.lead_id).where(
-                identities.c.workspace_id == workspace_id,
-                tuple_(identities.c.kind, identities.c.value).in_(wanted),
-            )
-        )
-    ).all()
-    lead_ids = {row.lead_id for row in found}
-    all_ids: dict[str, set[Identifier]] = {lead_id: set() for lead_id in lead_ids}
-    if lead_ids:
-        rows = await session.execute(
-            select(identities.c.kind, identities.c.value, identities.c.lead_id).where(
-                identities.c.workspace_id == workspace_id, identities.c.lead_id.in_(lead_ids)
-            )
-        )
-        for row in rows:
-            all_ids[row.lead_id].add(Identifier(row.kind, row.value))
-    return {
-        Identifier(row.kind, row.value): (row.lead_id, frozenset(all_ids[row.lead_id]))
-        for row in found
-    }
-
-
-async def create(session: AsyncSession, workspace_id: str, seen_at: datetime) -> str:
-    lead_id = "ld_" + secrets.token_hex(8)
-    await session.execute(
-        insert(leads).values(
-            id=lead_id, workspace_id=workspace_id, first_seen_at=seen_at, last_seen_at=seen_at
-        )
-    )
-    return lead_id
-
-
-async def link(
-    session: AsyncSession, workspace_id: str, lead_id: str, ids: Iterable[Identifier]
-) -> None:
-    rows = [
-        {"workspace_id": workspace_id, "kind": i.kind, "value": i.value, "lead_id": lead_id}
-        for i in ids
-    ]
-    if rows:
-        await session.execute(insert(identities), rows)
-
-
-async def merge(session: AsyncSession, workspace_id: str, *, into: str, lead_id: str) -> None:
-    """Fold `lead_id` into `into`: its identifiers, its traits (the survivor's win), its dates."""
-    folded = (await session.execute(select(leads).where(leads.c.id == lead_id))).one()
-    history = await features_of(session, into)
-    history.merge(FeatureState.from_json(folded.features))
-    await save_features(session, into, history)
-    await session.execute(
-        update(identities)
-        .where(identities.c.workspace_id == workspace_id, identities.c.lead_id == lead_id)
-        .values(lead_id=into)
-    )
-    await session.execute(
-        update(leads)
-        .where(leads.c.id == into)
-        .values(
-            traits=literal(folded.traits, JSONB).op("||")(leads.c.traits),
-            first_seen_at=func.least(leads.c.first_seen_at, folded.first_seen_at),
-            last_seen_at=func.greatest(leads.c.last_seen_at, folded.last_seen_at),
-            updated_at=func.now(),
-        )
-    )
-    # Leads folded into `lead_id` earlier now point at the survivor too: one hop, always.
-    await session.execute(
-        update(leads)
-        .where(or_(leads.c.id == lead_id, leads.c.merged_into == lead_id))
-        .values(merged_into=into, updated_at=func.now())
-    )
-
-
-async def record_conflicts(
-    session: AsyncSession,
-    workspace_id: str,
-    lead_id: str,
-    conflicts: Iterable[Conflict],
-    event_id: uuid.UUID,
-) -> None:
-    rows = [
-        {
-            "workspace_id": workspace_id,
-            "lead_id": lead_id,
-            "other_lead_id": c.other_lead_id,
-            "reason": c.reason,
-            "event_id": event_id,
-        }
-        for c in conflicts
-    ]
-    if rows:
-        await session.execute(insert(identity_conflicts), rows)
-
-
-async def touch(
-    session: AsyncSession, lead_id: str, *, seen_at: datetime, traits: dict[str, Any]
-) -> None:
-    """Note activity and new traits (newer values win)."""
-    values: dict[str, Any] = {
-        "last_seen_at": func.greatest(leads.c.last_seen_at, seen_at),
-        "first_seen_at": func.least(leads.c.first_seen_at, seen_at),
-        "updated_at": func.now(),
-    }
-    if traits:
-        values["traits"] = leads.c.traits.op("||")(literal(traits, JSONB))
-    await session.execute(update(leads).where(leads.c.id == lead_id).values(**values))
-
-
-async def features_of(session: AsyncSession, lead_id: str) -> FeatureState:
-    data = await session.scalar(select(leads.c.features).where(leads.c.id == lead_id))
-    return FeatureState.from_json(data)
-
-
-async def save_features(session: AsyncSession, lead_id: str, state: FeatureState) -> None:
-    await session.execute(
-        update(leads).where(leads.c.id == lead_id).values(features=state.as_json())
-    )
+SUMMARY = (
+    leads.c.id,
+    leads.c.stage,
+    leads.c.score,
+    leads.c.fit,
+    leads.c.engagement,
+    leads.c.model_version,
+    leads.c.traits,
+    leads.c.first_seen_at,
+    leads.c.last_seen_at,
+    leads.c.updated_at,
+)
+SORTS = {
+    "-score": (leads.c.score.desc().nulls_last(), leads.c.id),
+    "score": (leads.c.score.asc().nulls_first(), leads.c.id),
+    "-updated_at": (leads.c.updated_at.desc(), leads.c.id),
+    "updated_at": (leads.c.updated_at.asc(), leads.c.id),
+}
 
 
 async def live_id(session: AsyncSession, workspace_id: str, lead_id: str) -> str | None:
@@ -171,13 +64,13 @@ async def lead_view(
         .where(identities.c.workspace_id == workspace_id, identities.c.lead_id == live)
         .order_by(identities.c.kind, identities.c.value)
     )
+    history = await session.execute(
+        select(lead_stages).where(lead_stages.c.lead_id == live).order_by(lead_stages.c.id)
+    )
     return {
-        **{
-            k: row._mapping[k]
-            for k in ("id", "workspace_id", "traits", "first_seen_at", "last_seen_at")
-        },
+        **dict(row._mapping),
         "identities": [{"kind": i.kind, "value": i.value} for i in ids],
-        "features_state": row.features,
+        "stage_history": [dict(h._mapping) for h in history],
     }
 
 
@@ -190,6 +83,153 @@ async def find(session: AsyncSession, workspace_id: str, kind: str, value: str) 
         )
     )
     return str(found) if found else None
+
+
+@dataclass
+class LeadQuery:
+    stage: str | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+    updated_since: datetime | None = None
+    updated_before: datetime | None = None
+    lead_ids: list[str] | None = None
+    sort: str = "-score"
+    limit: int = 50
+    cursor: str | None = None
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def _cursor(row: Any, sort: str) -> str:
+    key = sort.lstrip("-")
+    value = row._mapping[key]
+    raw = orjson.dumps([value.isoformat() if isinstance(value, datetime) else value, row.id])
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _after(query: Select[Any], cursor: str, sort: str) -> Select[Any]:
+    """Keyset pagination: rows after the cursor's (value, id) in the sort order."""
+    try:
+        value, last_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except Exception as exc:
+        raise BadCursor("cursor is not one this API gave") from exc
+    column = leads.c[sort.lstrip("-")]
+    if sort.endswith("updated_at") and value is not None:
+        value = datetime.fromisoformat(value)
+    descending = sort.startswith("-")
+    if value is None:  # nulls sort last descending / first ascending
+        if descending:
+            return query.where(column.is_(None), leads.c.id > last_id)
+        return query.where(or_(column.is_not(None), and_(column.is_(None), leads.c.id > last_id)))
+    beyond = column < value if descending else column > value
+    tie = and_(column == value, leads.c.id > last_id)
+    if descending:
+        return query.where(or_(beyond, tie, column.is_(None)))
+    return query.where(or_(beyond, tie))
+
+
+async def listing(
+    session: AsyncSession, workspace_id: str, q: LeadQuery
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of leads and the cursor of the next page (None on the last)."""
+    query = select(*SUMMARY).where(
+        leads.c.workspace_id == workspace_id, leads.c.merged_into.is_(None)
+    )
+    if q.stage:
+        query = query.where(leads.c.stage == q.stage)
+    if q.min_score is not None:
+        query = query.where(leads.c.score >= q.min_score)
+    if q.max_score is not None:
+        query = query.where(leads.c.score <= q.max_score)
+    if q.updated_since:
+        query = query.where(leads.c.updated_at >= q.updated_since)
+    if q.updated_before:
+        query = query.where(leads.c.updated_at < q.updated_before)
+    if q.lead_ids is not None:
+        query = query.where(leads.c.id.in_(q.lead_ids))
+    if q.cursor:
+        query = _after(query, q.cursor, q.sort)
+    rows = list(await session.execute(query.order_by(*SORTS[q.sort]).limit(q.limit + 1)))
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    return [dict(r._mapping) for r in rows], (_cursor(rows[-1], q.sort) if more else None)
+
+
+async def timeline(
+    session: AsyncSession, lead_id: str, *, limit: int, before: datetime | None
+) -> list[dict[str, Any]]:
+    """A lead's touchpoints, email events and stage changes, newest first."""
+    events = select(
+        lead_events.c.event_id, lead_events.c.type, lead_events.c.occurred_at, lead_events.c.payload
+    ).where(lead_events.c.lead_id == lead_id)
+    stages = select(lead_stages).where(lead_stages.c.lead_id == lead_id)
+    if before is not None:
+        events = events.where(lead_events.c.occurred_at < before)
+        stages = stages.where(lead_stages.c.entered_at < before)
+    items = [
+        {"at": r.occurred_at, "kind": r.type, "event_id": r.event_id, "detail": r.payload}
+        for r in await session.execute(
+            events.order_by(lead_events.c.occurred_at.desc()).limit(limit)
+        )
+    ]
+    items += [
+        {
+            "at": r.entered_at,
+            "kind": "stage",
+            "event_id": r.event_id,
+            "detail": {
+                "from": r.from_stage,
+                "to": r.stage,
+                "reason": r.reason,
+                "actor": r.actor,
+                "score": r.score,
+            },
+        }
+        for r in await session.execute(
+            stages.order_by(lead_stages.c.entered_at.desc()).limit(limit)
+        )
+    ]
+    items.sort(key=lambda i: i["at"], reverse=True)
+    return items[:limit]
+
+
+async def lifecycle_changes(
+    session: AsyncSession, workspace_id: str, *, after_id: int, limit: int, lead_id: str | None
+) -> list[dict[str, Any]]:
+    query = select(lead_stages).where(
+        lead_stages.c.workspace_id == workspace_id, lead_stages.c.id > after_id
+    )
+    if lead_id:
+        query = query.where(lead_stages.c.lead_id == lead_id)
+    rows = await session.execute(query.order_by(lead_stages.c.id).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def move_by_hand(
+    session: AsyncSession,
+    workspace_id: str,
+    lead_id: str,
+    *,
+    stage: str,
+    reason: str,
+    actor: str,
+    at: datetime,
+    amount: float | None = None,
+) -> tuple[LeadRecord, Outcome] | None:
+    """Sales or an integration moves a lead (checked by lifecycle.by_hand); None if no such
+    lead. Raises lifecycle.NotAllowed with the reason when the move is refused."""
+    live = await live_id(session, workspace_id, lead_id)
+    if live is None:
+        return None
+    [record] = await store.load_records(session, [live])
+    move = lifecycle.by_hand(record.stage, stage, reason)
+    outcome = Outcome()
+    enter(record, move, actor=actor, at=at, cause=uuid.uuid4(), out=outcome, amount=amount)
+    await store.save_records(session, [record], at)
+    await store.add_stages(session, outcome.stages)
+    return record, outcome
 
 
 async def conflicts(session: AsyncSession, workspace_id: str, limit: int) -> list[dict[str, Any]]:

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI
 
-from services.scoring import api, handlers, models
+from services.scoring import api, handlers, maintenance, models
+from services.scoring.live_models import LiveModels
 from services.scoring.settings import ScoringSettings
 from shared.events import Envelope
 from shared.runtime import ServiceRuntime
@@ -19,11 +20,24 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def scoring(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
+        live = LiveModels(runtime.sessions)
+        await live.refresh()
+        app.state.models = live
+        topic = runtime.topics.lead_events
+
         async def on_touchpoints(envelopes: Sequence[Envelope]) -> None:
             async with runtime.uow() as uow:
-                await handlers.apply_touchpoints(uow, envelopes)
+                await handlers.apply_touchpoints(uow, envelopes, live, topic=topic)
 
-        runtime.consume([runtime.topics.touchpoints], on_touchpoints)
+        runtime.background(
+            live.follow(settings.model_poll_seconds), "model follower", cancel_on_stop=True
+        )
+        runtime.consume([runtime.topics.touchpoints, runtime.topics.email_events], on_touchpoints)
+        runtime.background(
+            maintenance.run_forever(runtime.uow, live, settings, topic),
+            "scoring maintenance",
+            cancel_on_stop=True,
+        )
         yield
 
     return create_service_app(

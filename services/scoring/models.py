@@ -7,9 +7,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Uuid,
@@ -37,7 +39,87 @@ leads = Table(
     Column("merged_into", String),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # lifecycle (services/scoring/lifecycle.py): the current stage; history in lead_stages
+    Column("stage", String),
+    Column("stage_entered_at", DateTime(timezone=True)),
+    Column("stalled_at", DateTime(timezone=True)),  # lead.stalled sent for this stage entry
+    Column("identified", Boolean, nullable=False, server_default="false"),
+    # the latest score (services/scoring/scorer.py) and the last one published
+    Column("score", SmallInteger),
+    Column("probability", Float),
+    Column("fit", SmallInteger),
+    Column("engagement", SmallInteger),
+    Column("model_version", String),
+    Column("factors", JSONB, nullable=False, server_default="[]"),
+    Column("scored_at", DateTime(timezone=True)),
+    Column("published_score", SmallInteger),
+    Column("rule_scores", JSONB, nullable=False, server_default="{}"),  # point rules' scores
     Index("ix_leads_workspace", "workspace_id"),
+    Index("ix_leads_workspace_stage", "workspace_id", "stage", "score"),
+    Index("ix_leads_workspace_score", "workspace_id", "score"),
+    Index("ix_leads_workspace_updated", "workspace_id", "updated_at"),
+    Index("ix_leads_scored_at", "scored_at"),
+)
+
+# Every stage a lead entered: when, why, who (auto, sales, event), left when.
+lead_stages = Table(
+    "lead_stages",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("workspace_id", String, nullable=False),
+    Column("lead_id", String, nullable=False),
+    Column("stage", String, nullable=False),
+    Column("from_stage", String),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Column("left_at", DateTime(timezone=True)),
+    Column("reason", String, nullable=False),
+    Column("actor", String, nullable=False),
+    Column("score", SmallInteger),
+    Column("model_version", String),
+    Column("event_id", Uuid, nullable=False, unique=True),  # of its lead.lifecycle_changed
+    Index("ix_lead_stages_lead", "lead_id", "id"),
+    Index("ix_lead_stages_workspace", "workspace_id", "id"),
+)
+
+# A lead's timeline: its touchpoints and email events (payload without the bulky context).
+lead_events = Table(
+    "lead_events",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("workspace_id", String, nullable=False),
+    Column("lead_id", String, nullable=False),
+    Column("type", String, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Index("ix_lead_events_lead", "lead_id", "occurred_at"),
+)
+
+# services/scoring/config.py: ScoringConfig as JSON; absent means the defaults.
+workspace_settings = Table(
+    "workspace_settings",
+    metadata,
+    Column("workspace_id", String, primary_key=True),
+    Column("config", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Point rules' awards (services/scoring/rules.py): a named score is the sum of its entries.
+rule_ledger = Table(
+    "rule_ledger",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("workspace_id", String, nullable=False),
+    Column("lead_id", String, nullable=False),
+    Column("score", String, nullable=False),
+    Column("rule_id", String, nullable=False),
+    Column("kind", String, nullable=False),  # fit | engagement
+    Column("action", String, nullable=False),  # award | reverse
+    Column("points", Float, nullable=False),
+    Column("half_life_days", Float),  # the rule's, when awarded
+    Column("awarded_at", DateTime(timezone=True), nullable=False),
+    Column("event_id", String),
+    Column("reason", String, nullable=False),
+    Index("ix_rule_ledger_lead", "lead_id", "id"),
 )
 
 identities = Table(
@@ -75,5 +157,6 @@ models = Table(
     Column("artifact", LargeBinary, nullable=False),
     Column("live", Boolean, nullable=False, server_default="false"),
     Column("promoted_at", DateTime(timezone=True)),
+    Column("workspace_id", String),  # trained on this workspace's leads; None: shared
     Index("ux_models_live", "live", unique=True, postgresql_where=text("live")),
 )

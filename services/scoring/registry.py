@@ -26,10 +26,22 @@ class ModelInfo:
 
 
 async def register(
-    session: AsyncSession, *, version: str, source: str, metrics: dict[str, Any], artifact: bytes
+    session: AsyncSession,
+    *,
+    version: str,
+    source: str,
+    metrics: dict[str, Any],
+    artifact: bytes,
+    workspace_id: str | None = None,
 ) -> None:
     await session.execute(
-        insert(models).values(version=version, source=source, metrics=metrics, artifact=artifact)
+        insert(models).values(
+            version=version,
+            source=source,
+            metrics=metrics,
+            artifact=artifact,
+            workspace_id=workspace_id,
+        )
     )
 
 
@@ -44,12 +56,16 @@ async def promote(session: AsyncSession, version: str) -> None:
     )
 
 
-async def listing(session: AsyncSession) -> list[ModelInfo]:
-    rows = await session.execute(
-        select(
-            models.c.version, models.c.created_at, models.c.source, models.c.metrics, models.c.live
-        ).order_by(models.c.created_at.desc())
-    )
+async def listing(session: AsyncSession, workspace_id: str | None = None) -> list[ModelInfo]:
+    """Registered models, newest first; with a workspace: the shared ones and its own."""
+    query = select(
+        models.c.version, models.c.created_at, models.c.source, models.c.metrics, models.c.live
+    ).order_by(models.c.created_at.desc())
+    if workspace_id is not None:
+        query = query.where(
+            (models.c.workspace_id.is_(None)) | (models.c.workspace_id == workspace_id)
+        )
+    rows = await session.execute(query)
     return [ModelInfo(**row._mapping) for row in rows]
 
 

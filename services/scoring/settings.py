@@ -14,3 +14,19 @@ class ScoringSettings(BaseServiceSettings):
     default_port: ClassVar[int] = 8002
 
     port: int = Field(0, ge=0, le=65535, validation_alias=env("SCORING_PORT", "port"))
+    model_poll_seconds: float = Field(
+        2.0, gt=0, validation_alias=env("SCORING_MODEL_POLL_SECONDS", "model_poll_seconds")
+    )
+    maintenance_every_seconds: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=env("SCORING_MAINTENANCE_EVERY_SECONDS", "maintenance_every_seconds"),
+    )
+    rescore_after_hours: float = Field(
+        1.0, gt=0, validation_alias=env("SCORING_RESCORE_AFTER_HOURS", "rescore_after_hours")
+    )
+    anonymous_retention_days: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=env("SCORING_ANONYMOUS_RETENTION_DAYS", "anonymous_retention_days"),
+    )

@@ -9,7 +9,8 @@ probability of converting is, by construction:
 Behaviour is drawn from the same intent (more visits, pricing and demo pages, forms), so a
 model that sees only the behaviour and traits can approach, but not beat, the ranking of
 `p_true`: the ROC AUC of `p_true` against the outcomes is the best any model can do.
-Converted people end with a `Deal Won` event carrying an amount.
+Converted people end with a `Deal Won` event carrying an amount. Identified people leave
+some traits out (title 20%, country 40%, company size 25%, industry 30%), at random.
 """
 
 from __future__ import annotations
@@ -90,12 +91,25 @@ def person(rng: random.Random, index: int) -> Person:
     p_true = true_propensity(fit, intent)
     converted = rng.random() < p_true
     company = f"company{index % 997}"
-    traits = {
+    firm: dict[str, Any] = {
+        "name": company,
+        "employees": employees,
+        "industry": rng.choice(INDUSTRIES),
+    }
+    traits: dict[str, Any] = {
         "email": f"person{index}@{'gmail.com' if free_mail else company + '.example'}",
         "title": TITLES[seniority],
-        "company": {"name": company, "employees": employees, "industry": rng.choice(INDUSTRIES)},
+        "company": firm,
         "country": rng.choice(COUNTRIES),
     }
+    # Forms rarely ask for everything: traits go missing, independently of the outcome (so
+    # "unknown" never stands for "never identified" in what a model learns).
+    for name, share in (("title", 0.2), ("country", 0.4)):
+        if rng.random() < share:
+            del traits[name]
+    for name, share in (("employees", 0.25), ("industry", 0.3)):
+        if rng.random() < share:
+            del firm[name]
     amount = (
         round(rng.lognormvariate(math.log(2000 + 20 * employees), 0.5), 2) if converted else 0.0
     )

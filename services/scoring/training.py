@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from services.scoring.features import FeatureState, vector
+from services.scoring.scorer import ModelBundle, spread
 from services.scoring.segment_time import parse
 
 CONVERSION_EVENT = "Deal Won"
@@ -69,18 +70,49 @@ def examples(
         if m["type"] == "identify":
             person.traits.update(m.get("traits") or {})
         person.state.add(m["type"], m, parse(m["timestamp"]))
+    return _rows(((key, p.state, p.traits, p.converted) for key, p in people.items()), truth or {})
+
+
+@dataclass
+class History:
+    """One stored lead's events in time order (type, payload, when) and its outcome."""
+
+    key: str
+    events: list[tuple[str, dict[str, Any], datetime]]
+    traits: dict[str, Any]
+    converted_at: datetime | None
+
+
+def examples_from_histories(histories: Iterable[History]) -> list[Example]:
+    """Rows from the scoring database's own leads: each replayed through the same feature
+    code up to (not including) the moment it converted."""
+    people = []
+    for h in histories:
+        state = FeatureState()
+        for event_type, payload, at in h.events:
+            if h.converted_at is not None and at >= h.converted_at:
+                break
+            state.add(event_type, payload, at)
+        people.append((h.key, state, h.traits, h.converted_at is not None))
+    return _rows(people, {})
+
+
+def _rows(
+    people: Iterable[tuple[str, FeatureState, dict[str, Any], bool]], truth: dict[str, float]
+) -> list[Example]:
+    """A row is a person as of their last activity before converting (or at all). Rows are
+    never cut at a label-dependent moment: that would leak the outcome through timing."""
     rows = []
-    for key, person in people.items():
-        if person.state.last_seen is None:
+    for key, state, traits, converted in people:
+        if state.last_seen is None:
             continue
-        as_of = datetime.fromisoformat(person.state.last_seen)
         rows.append(
             Example(
                 key=key,
-                first_seen=datetime.fromisoformat(str(person.state.first_seen)),
-                features=vector(person.state, person.traits, as_of),
-                label=int(person.converted),
-                p_true=(truth or {}).get(key),
+                first_seen=datetime.fromisoformat(str(state.first_seen)),
+                features=vector(state, traits),
+                label=int(converted),
+                p_true=truth.get(key),
             )
         )
     return sorted(rows, key=lambda e: e.first_seen)
@@ -132,8 +164,12 @@ class Report:
 
 
 def train(
-    rows: Sequence[Example], test_share: float = 0.25
-) -> tuple[Pipeline, Report, dict[str, Any]]:
+    rows: Sequence[Example],
+    *,
+    version: str,
+    test_share: float = 0.25,
+) -> tuple[ModelBundle, Report, dict[str, Any]]:
+    """Fit on the earlier people, evaluate on the later ones."""
     cut = int(len(rows) * (1 - test_share))
     train_rows, test_rows = rows[:cut], rows[cut:]
     y_train = np.array([r.label for r in train_rows])
@@ -143,6 +179,8 @@ def train(
             "need converted and unconverted people in both the training and the test period"
         )
     pipeline = new_pipeline().fit([r.features for r in train_rows], y_train)
+    bundle = ModelBundle(version=version, pipeline=pipeline)
+    spread(bundle, [r.features for r in train_rows])
     p_test = pipeline.predict_proba([r.features for r in test_rows])[:, 1]
     truth = [r.p_true for r in test_rows]
     truth_auc = float(roc_auc_score(y_test, truth)) if all(t is not None for t in truth) else None
@@ -158,7 +196,7 @@ def train(
         truth_roc_auc=truth_auc,
     )
     curves = {"y": y_test, "p": p_test, "truth": truth if truth_auc is not None else None}
-    return pipeline, report, curves
+    return bundle, report, curves
 
 
 def _lift(y: np.ndarray, p: np.ndarray) -> float:
@@ -177,16 +215,6 @@ def _calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str,
         for chunk in np.array_split(order, bins)
         if len(chunk)
     ]
-
-
-def explain(pipeline: Pipeline, features: dict[str, Any], top: int = 5) -> list[tuple[str, float]]:
-    """The factors that moved this lead's log-odds most, largest first (name, contribution)."""
-    vectorize, scale, model = (pipeline.named_steps[s] for s in ("vectorize", "scale", "model"))
-    x = scale.transform(vectorize.transform([features]))[0]
-    contributions = x * model.coef_[0]
-    names = vectorize.get_feature_names_out()
-    ranked = sorted(zip(names, contributions, strict=True), key=lambda nc: -abs(nc[1]))
-    return [(str(n), float(c)) for n, c in ranked[:top]]
 
 
 def save_plots(curves: dict[str, Any], report: Report, folder: Path) -> list[Path]:

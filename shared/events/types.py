@@ -54,7 +54,8 @@ class Aliased(Touchpoint):
 # --- lead events: produced by scoring ---
 class Factor(Payload):
     name: str
-    contribution: float
+    contribution: float  # points of the 0-100 score it adds (negative: takes away)
+    text: str = ""  # in words, e.g. "viewed pricing 3 times in 7 days: +12"
 
 
 Stage = Literal[
@@ -62,20 +63,39 @@ Stage = Literal[
 ]
 
 
-class LeadScored(Payload):
+class LeadFacts(Payload):
+    """Who the lead is, carried by lead events so consumers need no look-up."""
+
     lead_id: str
+    email: str | None = None
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class LeadScored(LeadFacts):
     score: int = Field(ge=0, le=100)
     probability: float = Field(ge=0, le=1)
-    fit: float
-    engagement: float
+    fit: int | None = None
+    engagement: int | None = None
     model_version: str
+    previous_score: int | None = None  # the score last published
     factors: list[Factor] = Field(default_factory=list)
 
 
-class LeadLifecycleChanged(Payload):
-    lead_id: str
+class LeadLifecycleChanged(LeadFacts):
     from_stage: Stage | None
     to_stage: Stage
+    reason: str
+    actor: Literal["auto", "event", "sales", "api", "merge"] = "auto"
+    score: int | None = None
+    fit: int | None = None
+    engagement: int | None = None
+    model_version: str | None = None
+    amount: float | None = None  # a deal's amount, when an event carried one
+
+
+class LeadStalled(LeadFacts):
+    stage: Stage
+    since: str | None = None
     reason: str
 
 
@@ -137,6 +157,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "lead.scored": LeadScored,
     "lead.lifecycle_changed": LeadLifecycleChanged,
     "lead.merged": LeadMerged,
+    "lead.stalled": LeadStalled,
     "email.sent": EmailSent,
     "email.opened": EmailOpened,
     "email.clicked": EmailClicked,

@@ -191,5 +191,12 @@ async def wait_exit(proc: subprocess.Popen[bytes], within: float = 60) -> int:
 
 
 async def terminate(proc: subprocess.Popen[bytes], within: float = 30) -> int:
+    """SIGTERM, then wait; a process that does not stop in time is killed (so it cannot
+    outlive the test) and the test fails."""
     proc.send_signal(signal.SIGTERM)
-    return await wait_exit(proc, within)
+    try:
+        return await wait_exit(proc, within)
+    except AssertionError:
+        proc.kill()
+        proc.wait()
+        raise

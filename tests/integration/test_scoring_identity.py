@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
 from services.scoring import handlers, models
+from services.scoring.live_models import LiveModels
 from shared.bus import (
     ConsumerRunner,
     DeadLetterSink,
@@ -50,10 +51,12 @@ async def scoring(
     """The scoring handler consuming this test's touchpoints topic."""
     await upgrade(SERVICES["scoring"].migrations, database_url=database_url, schema="scoring")
     sessions = create_session_factory(engine)
+    live = LiveModels(sessions)
+    await live.refresh()
 
     async def handle(envelopes: list[Envelope]) -> None:
         async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-            await handlers.apply_touchpoints(uow, envelopes)
+            await handlers.apply_touchpoints(uow, envelopes, live, topic=topics.lead_events)
 
     producer = create_producer(bootstrap, client_id="test")
     await producer.start()

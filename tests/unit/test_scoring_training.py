@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.scoring import training
+from services.scoring.scorer import factors, score_many
 from services.scoring.simulate import simulate
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -16,8 +17,8 @@ END = datetime(2026, 6, 1, tzinfo=UTC)
 def trained() -> tuple[object, training.Report, dict[str, object], list[training.Example]]:
     sim = simulate(3000, seed=21, end=END)
     rows = training.examples(sim.messages, truth=sim.propensity_by_key())
-    pipeline, report, curves = training.train(rows)
-    return pipeline, report, curves, rows
+    bundle, report, curves = training.train(rows, version="m-test")
+    return bundle, report, curves, rows
 
 
 def test_rows_never_see_the_conversion_and_are_in_time_order(trained: tuple) -> None:  # type: ignore[type-arg]
@@ -25,7 +26,7 @@ def test_rows_never_see_the_conversion_and_are_in_time_order(trained: tuple) -> 
     assert [r.first_seen for r in rows] == sorted(r.first_seen for r in rows)
     assert {r.label for r in rows} == {0, 1}
     assert all(r.p_true is not None for r in rows)
-    assert all(r.features["days_since_last_seen"] == 0 for r in rows)  # cut at the last activity
+    assert all("Deal Won" not in str(r.features) for r in rows)
 
 
 def test_the_model_ranks_close_to_the_true_propensity(trained: tuple) -> None:  # type: ignore[type-arg]
@@ -39,11 +40,14 @@ def test_the_model_ranks_close_to_the_true_propensity(trained: tuple) -> None:  
 
 
 def test_explanations_name_the_factors_that_moved_a_score(trained: tuple) -> None:  # type: ignore[type-arg]
-    pipeline, _, _, rows = trained
+    bundle, _, _, rows = trained
     keen = max(rows, key=lambda r: r.features["high_intent_90d"])
-    factors = training.explain(pipeline, keen.features, top=3)  # type: ignore[arg-type]
-    assert len(factors) == 3
-    assert abs(factors[0][1]) >= abs(factors[1][1]) >= abs(factors[2][1])
+    scores = score_many(bundle, [keen.features])
+    found = factors(bundle, scores, 0, keen.features, top=3)
+    assert len(found) == 3
+    assert abs(found[0].points) >= abs(found[1].points) >= abs(found[2].points)
+    assert all(f.text.endswith(f"{f.points:+d}") for f in found)
+    assert any("buying intent" in f.text or "pricing" in f.text for f in found)
 
 
 def test_plots_are_written(trained: tuple, tmp_path: Path) -> None:  # type: ignore[type-arg]

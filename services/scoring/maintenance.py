@@ -1,0 +1,240 @@
+"""Periodic work of the scoring service: decay, stalled leads, anonymous purge.
+
+- Decay: a lead's engagement fades as days pass even when nothing happens (windows empty,
+  recency-weighted counts halve every half-life), so leads not scored for a while are
+  scored again as of now; those whose score changed are written and published, and
+  lifecycle moves fire from it like from an event. A newly promoted model reaches idle
+  leads the same way.
+- Stalled: an MQL sales has not acted on within the workspace's SLA, or a lead in a stage
+  longer than that stage's limit, gets one `lead.stalled` per stage entry.
+- Purge: anonymous leads never identified and not seen for the retention are deleted.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED: several scoring processes share the work and
+the job never waits on a batch being applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select
+
+from services.scoring import lifecycle, publishing, rules, store
+from services.scoring.features import vector
+from services.scoring.handlers import Outcome, enter
+from services.scoring.live_models import LiveModels
+from services.scoring.models import identities, lead_events, lead_stages, leads, rule_ledger
+from services.scoring.scorer import factors, score_many
+from services.scoring.settings import ScoringSettings
+from shared.db import UnitOfWork
+from shared.events import utcnow
+
+log = logging.getLogger(__name__)
+STALLABLE = ("lead", "mql", "sql", "opportunity")
+DECAY_HORIZON_DAYS = 365  # after a year idle, engagement has long faded: stop re-checking
+
+
+async def rescore_due(
+    uow: UnitOfWork,
+    models: LiveModels,
+    *,
+    topic: str,
+    now: datetime,
+    stale_before: datetime,
+    limit: int = 500,
+) -> int:
+    """Score again, as of now, up to `limit` leads last scored before `stale_before` (or by
+    another model than the live one); returns how many were looked at."""
+    session = uow.session
+    live = models.live.version
+    due = or_(
+        leads.c.scored_at.is_(None),
+        leads.c.scored_at < stale_before,
+        (leads.c.model_version.is_distinct_from(live))
+        & (leads.c.scored_at < now - timedelta(minutes=10)),
+    )
+    ids = list(
+        (
+            await session.execute(
+                select(leads.c.id)
+                .where(
+                    leads.c.merged_into.is_(None),
+                    leads.c.last_seen_at > now - timedelta(days=DECAY_HORIZON_DAYS),
+                    due,
+                )
+                .order_by(leads.c.scored_at.nulls_first())
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    records = await store.load_records(session, ids)
+    configs = await store.configs(session, {r.workspace_id for r in records})
+    outcome = Outcome()
+    cause = f"rescore:{now.isoformat()}"
+    ledgers = await store.ledger(
+        session, [r.id for r in records if configs[r.workspace_id].point_rules.rules]
+    )
+    for workspace_id, config in configs.items():
+        bundle = await models.bundle(session, config.model_version)
+        mine = [r for r in records if r.workspace_id == workspace_id]
+        rows = [vector(r.features, r.traits) for r in mine]
+        idle = [(now - r.last_seen_at).total_seconds() / 86400 for r in mine]
+        scores = score_many(bundle, rows, idle, config.engagement_half_life_days)
+        for i, record in enumerate(mine):
+            record.changed = True
+            record.scored_at = now
+            if config.point_rules.rules:  # rule points fade too
+                record.rule_scores = {
+                    name: round(value, 2)
+                    for name, value in rules.scores(
+                        config.point_rules, ledgers.get(record.id, []), now
+                    ).items()
+                }
+            new = (int(scores.score[i]), int(scores.fit[i]), int(scores.engagement[i]))
+            if new == (record.score, record.fit, record.engagement) and (
+                record.model_version == bundle.version
+            ):
+                continue
+            previous = record.score
+            record.score, record.fit, record.engagement = new
+            record.probability = float(scores.probability[i])
+            record.model_version = bundle.version
+            record.factors = [
+                {"name": f.name, "points": f.points, "text": f.text}
+                for f in factors(bundle, scores, i, rows[i])
+            ]
+            for move in lifecycle.automatic(
+                record.stage,
+                identified=record.identified,
+                score=record.score,
+                fit=record.fit,
+                previous_score=previous,
+                config=config,
+            ):
+                enter(record, move, actor="auto", at=now, cause=cause, out=outcome)
+            if record.published_score is None or (
+                abs(record.score - record.published_score) >= config.score_change_to_publish
+            ):
+                outcome.events.append(
+                    publishing.scored(record, now, publishing.event_id(record.id, "scored", cause))
+                )
+                record.published_score = record.score
+    await store.save_records(session, records, now)
+    await store.add_stages(session, outcome.stages)
+    await uow.emit(topic, *outcome.events)
+    return len(records)
+
+
+async def flag_stalled(uow: UnitOfWork, *, topic: str, now: datetime, limit: int = 1000) -> int:
+    """One `lead.stalled` per stage entry that overstayed; returns how many."""
+    session = uow.session
+    ids = list(
+        (
+            await session.execute(
+                select(leads.c.id)
+                .where(
+                    leads.c.merged_into.is_(None),
+                    leads.c.stalled_at.is_(None),
+                    leads.c.stage.in_(STALLABLE),
+                    leads.c.stage_entered_at < now - timedelta(minutes=1),
+                )
+                .order_by(leads.c.stage_entered_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    records = await store.load_records(session, ids)
+    configs = await store.configs(session, {r.workspace_id for r in records})
+    events, flagged = [], []
+    for record in records:
+        config = configs[record.workspace_id]
+        if record.stage == "mql":
+            allowed = timedelta(hours=config.mql_sla_hours)
+            reason = f"MQL not accepted or rejected by sales within {config.mql_sla_hours:g} h"
+        elif (days := config.stage_max_days.get(record.stage)) is not None:  # type: ignore[call-overload]
+            allowed = timedelta(days=days)
+            reason = f"in stage {record.stage} for more than {days:g} days"
+        else:
+            continue
+        assert record.stage_entered_at is not None
+        if record.stage_entered_at + allowed <= now:
+            events.append(publishing.stalled(record, reason, now))
+            record.stalled_at = now
+            record.changed = True
+            flagged.append(record)
+    await store.save_records(session, flagged, now)
+    await uow.emit(topic, *events)
+    return len(flagged)
+
+
+async def purge_anonymous(uow: UnitOfWork, *, older_than: datetime, limit: int = 1000) -> int:
+    """Delete never-identified leads last seen before `older_than`, with their history."""
+    session = uow.session
+    ids = list(
+        (
+            await session.execute(
+                select(leads.c.id)
+                .where(
+                    leads.c.merged_into.is_(None),
+                    leads.c.identified.is_(False),
+                    leads.c.last_seen_at < older_than,
+                )
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    folded = select(leads.c.id).where(leads.c.merged_into.in_(ids)).scalar_subquery()
+    for table in (identities, lead_events, lead_stages, rule_ledger):
+        await session.execute(delete(table).where(table.c.lead_id.in_(ids)))
+    await session.execute(delete(leads).where(or_(leads.c.id.in_(ids), leads.c.id.in_(folded))))
+    return len(ids)
+
+
+async def run_forever(
+    make_uow: Callable[[], UnitOfWork], models: LiveModels, settings: ScoringSettings, topic: str
+) -> None:
+    """Every few minutes: decay until nothing is due, then stalled leads, then the purge."""
+    while True:
+        try:
+            await run_once(make_uow, models, settings, topic, utcnow())
+        except Exception:  # the next round tries again; a blip must not stop the job
+            log.exception("scoring maintenance failed")
+        await asyncio.sleep(settings.maintenance_every_seconds)
+
+
+async def run_once(
+    make_uow: Callable[[], UnitOfWork],
+    models: LiveModels,
+    settings: ScoringSettings,
+    topic: str,
+    now: datetime,
+) -> dict[str, int]:
+    done = {"rescored": 0, "stalled": 0, "purged": 0}
+    stale_before = now - timedelta(hours=settings.rescore_after_hours)
+    while True:
+        async with make_uow() as uow:
+            n = await rescore_due(uow, models, topic=topic, now=now, stale_before=stale_before)
+        done["rescored"] += n
+        if n == 0:
+            break
+    async with make_uow() as uow:
+        done["stalled"] = await flag_stalled(uow, topic=topic, now=now)
+    older = now - timedelta(days=settings.anonymous_retention_days)
+    async with make_uow() as uow:
+        done["purged"] = await purge_anonymous(uow, older_than=older)
+    if any(done.values()):
+        log.info("scoring maintenance", extra={"done": done, "id": str(uuid.uuid4())})
+    return done

@@ -1,0 +1,108 @@
+"""The lead events scoring publishes (through its outbox), with ids a replay reproduces.
+
+An event's id is derived from what caused it (the touchpoint, the lead, the stage), so a
+replay of the same touchpoints yields the same ids and consumers' inboxes drop repeats.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from services.scoring.records import LeadRecord
+from shared.events import Envelope
+
+_IDS = uuid.UUID("2f4a8c1e-7d3b-4e6f-9a0b-5c1d2e3f4a5b")
+
+
+def event_id(*parts: object) -> uuid.UUID:
+    return uuid.uuid5(_IDS, ":".join(str(p) for p in parts))
+
+
+def _lead_facts(record: LeadRecord) -> dict[str, Any]:
+    """What consumers (nurture's templates, reporting) need to know of the person."""
+    return {
+        "lead_id": record.id,
+        "email": record.traits.get("email"),
+        "traits": record.traits,
+    }
+
+
+def _envelope(
+    kind: str, record: LeadRecord, at: datetime, eid: uuid.UUID, **payload: Any
+) -> Envelope:
+    return Envelope(
+        id=eid,
+        type=kind,
+        workspace_id=record.workspace_id,
+        lead_key=record.id,
+        occurred_at=at,
+        payload=payload,
+    )
+
+
+def lifecycle_changed(
+    record: LeadRecord,
+    *,
+    from_stage: str | None,
+    to_stage: str,
+    reason: str,
+    actor: str,
+    at: datetime,
+    eid: uuid.UUID,
+    amount: float | None = None,
+) -> Envelope:
+    return _envelope(
+        "lead.lifecycle_changed",
+        record,
+        at,
+        eid,
+        **_lead_facts(record),
+        from_stage=from_stage,
+        to_stage=to_stage,
+        reason=reason,
+        actor=actor,
+        score=record.score,
+        fit=record.fit,
+        engagement=record.engagement,
+        model_version=record.model_version,
+        amount=amount,
+    )
+
+
+def scored(record: LeadRecord, at: datetime, eid: uuid.UUID) -> Envelope:
+    return _envelope(
+        "lead.scored",
+        record,
+        at,
+        eid,
+        **_lead_facts(record),
+        score=record.score,
+        probability=round(record.probability or 0.0, 6),
+        fit=record.fit,
+        engagement=record.engagement,
+        model_version=record.model_version,
+        previous_score=record.published_score,
+        factors=[
+            {"name": f["name"], "contribution": f["points"], "text": f["text"]}
+            for f in record.factors
+        ],
+    )
+
+
+def merged(record: LeadRecord, folded: list[str], at: datetime, eid: uuid.UUID) -> Envelope:
+    return _envelope("lead.merged", record, at, eid, lead_id=record.id, merged_lead_ids=folded)
+
+
+def stalled(record: LeadRecord, reason: str, at: datetime) -> Envelope:
+    return _envelope(
+        "lead.stalled",
+        record,
+        at,
+        event_id(record.id, "stalled", record.stage, record.stage_entered_at),
+        **_lead_facts(record),
+        stage=record.stage,
+        since=record.stage_entered_at.isoformat() if record.stage_entered_at else None,
+        reason=reason,
+    )

@@ -1,0 +1,244 @@
+"""Scoring leads with a trained model, many at once, and saying why.
+
+A `ModelBundle` is what the registry stores: the scikit-learn pipeline (one-hot +
+standardise + logistic regression) and the spread of the fit and engagement parts on the
+training people (to show each part on 0-100).
+
+Because the model is linear in standardised inputs, each input's contribution to the
+log-odds is exact: fit = the sum over who-they-are inputs, engagement = the sum over
+what-they-did inputs, and a factor's points are how much lower the score would be without
+it. One matrix product scores a whole batch (`score_many`); a single lead is a batch of one.
+
+Decay: the model scores a lead as of its last activity. When it has been idle since, each
+engagement input's contribution fades towards what it would be had the lead done nothing,
+halving every `half_life_days` (a workspace setting); fit does not fade. At zero idle days
+the score is exactly the model's.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from services.scoring.explain import group_of, words
+from services.scoring.features import is_fit
+
+
+@dataclass
+class ModelBundle:
+    version: str
+    pipeline: Pipeline
+    fit_range: tuple[float, float] = (-1.0, 1.0)
+    engagement_range: tuple[float, float] = (-1.0, 1.0)
+    _prepared: _Prepared | None = field(default=None, repr=False, compare=False)
+
+    def to_bytes(self) -> bytes:
+        out = io.BytesIO()
+        joblib.dump(
+            {
+                "version": self.version,
+                "pipeline": self.pipeline,
+                "fit_range": self.fit_range,
+                "engagement_range": self.engagement_range,
+            },
+            out,
+        )
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, version: str | None = None) -> ModelBundle:
+        raw = joblib.load(io.BytesIO(data))
+        return cls(
+            version=version or raw["version"],
+            pipeline=raw["pipeline"],
+            fit_range=(float(raw["fit_range"][0]), float(raw["fit_range"][1])),
+            engagement_range=(
+                float(raw["engagement_range"][0]),
+                float(raw["engagement_range"][1]),
+            ),
+        )
+
+    @property
+    def prepared(self) -> _Prepared:
+        if self._prepared is None:
+            self._prepared = _Prepared.of(self.pipeline)
+        return self._prepared
+
+
+@dataclass
+class _Prepared:
+    """The pipeline's steps taken apart once, for fast batch arithmetic."""
+
+    vocabulary: dict[str, int]
+    names: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    fit_mask: np.ndarray
+    groups: list[str]
+    idle_contribution: np.ndarray  # each input's contribution for a lead that did nothing
+
+    @classmethod
+    def of(cls, pipeline: Pipeline) -> _Prepared:
+        vectorize, scale, model = (pipeline.named_steps[s] for s in ("vectorize", "scale", "model"))
+        names = [str(n) for n in vectorize.get_feature_names_out()]
+        fit_mask = np.array([is_fit(n) for n in names])
+        mean = np.asarray(scale.mean_, dtype=float)
+        coef = np.asarray(model.coef_[0], dtype=float)
+        # Doing nothing: every engagement count 0. Fit inputs never fade (0 difference).
+        idle = np.where(fit_mask, 0.0, (0.0 - mean) / np.asarray(scale.scale_) * coef)
+        return cls(
+            vocabulary=dict(vectorize.vocabulary_),
+            names=names,
+            mean=np.asarray(scale.mean_, dtype=float),
+            scale=np.asarray(scale.scale_, dtype=float),
+            coef=np.asarray(model.coef_[0], dtype=float),
+            intercept=float(model.intercept_[0]),
+            fit_mask=fit_mask,
+            groups=[group_of(n) for n in names],
+            idle_contribution=idle,
+        )
+
+    def matrix(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
+        """What DictVectorizer.transform gives (unknown categories and inputs ignored)."""
+        x = np.zeros((len(rows), len(self.names)))
+        vocabulary = self.vocabulary
+        for i, row in enumerate(rows):
+            for name, value in row.items():
+                if isinstance(value, str):
+                    j = vocabulary.get(f"{name}={value}")
+                    if j is not None:
+                        x[i, j] = 1.0
+                else:
+                    j = vocabulary.get(name)
+                    if j is not None:
+                        x[i, j] = value
+        return x
+
+
+@dataclass(frozen=True)
+class Factor:
+    name: str  # the input group, e.g. "pricing_views"
+    points: int  # how many points of the 0-100 score it adds (negative: takes away)
+    text: str  # in a marketer's words, e.g. "viewed pricing 3 times in 7 days: +12"
+
+
+@dataclass
+class Scores:
+    """Scores of a batch, row by row."""
+
+    probability: np.ndarray
+    score: np.ndarray  # 0-100 ints
+    fit: np.ndarray  # 0-100
+    engagement: np.ndarray  # 0-100
+    contributions: np.ndarray  # log-odds contribution of each input, per row (after decay)
+    logit: np.ndarray
+    faded: np.ndarray  # log-odds lost to decay, per row (0 when not idle)
+    idle_days: np.ndarray
+    half_life_days: float
+
+
+def score_many(
+    bundle: ModelBundle,
+    rows: Sequence[dict[str, Any]],
+    idle_days: Sequence[float] | None = None,
+    half_life_days: float = 30.0,
+) -> Scores:
+    """Score many leads' feature vectors in one pass; `idle_days` (per row, default 0) is
+    how long each lead has been inactive since the activity its vector is as of."""
+    prepared = bundle.prepared
+    z = (prepared.matrix(rows) - prepared.mean) / prepared.scale
+    contributions = z * prepared.coef
+    idle = np.zeros(len(rows)) if idle_days is None else np.asarray(idle_days, dtype=float)
+    faded = np.zeros(len(rows))
+    if idle.any():
+        keep = np.power(0.5, np.maximum(idle, 0.0) / half_life_days)[:, None]
+        before = contributions.sum(axis=1)
+        idle_c = prepared.idle_contribution
+        contributions = np.where(
+            prepared.fit_mask, contributions, idle_c + (contributions - idle_c) * keep
+        )
+        faded = before - contributions.sum(axis=1)
+    logit = contributions.sum(axis=1) + prepared.intercept
+    probability = 1.0 / (1.0 + np.exp(-logit))
+    fit_sum = contributions[:, prepared.fit_mask].sum(axis=1)
+    engagement_sum = contributions[:, ~prepared.fit_mask].sum(axis=1)
+    return Scores(
+        probability=probability,
+        score=np.clip(np.rint(probability * 100), 0, 100).astype(int),
+        fit=_to_100(fit_sum, bundle.fit_range),
+        engagement=_to_100(engagement_sum, bundle.engagement_range),
+        contributions=contributions,
+        logit=logit,
+        faded=faded,
+        idle_days=idle,
+        half_life_days=half_life_days,
+    )
+
+
+def _to_100(values: np.ndarray, spread: tuple[float, float]) -> np.ndarray:
+    low, high = spread
+    scaled = 100 * (values - low) / max(high - low, 1e-9)
+    return np.asarray(np.clip(np.rint(scaled), 0, 100))
+
+
+def spread(bundle: ModelBundle, rows: Sequence[dict[str, Any]]) -> None:
+    """Set the 0-100 scale of the fit and engagement parts from the training people:
+    their 2nd and 98th percentiles map to 0 and 100."""
+    prepared = bundle.prepared
+    contributions = ((prepared.matrix(rows) - prepared.mean) / prepared.scale) * prepared.coef
+    fit = contributions[:, prepared.fit_mask].sum(axis=1)
+    engagement = contributions[:, ~prepared.fit_mask].sum(axis=1)
+    bundle.fit_range = (float(np.percentile(fit, 2)), float(np.percentile(fit, 98)))
+    bundle.engagement_range = (
+        float(np.percentile(engagement, 2)),
+        float(np.percentile(engagement, 98)),
+    )
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
+
+
+def factors(
+    bundle: ModelBundle, scores: Scores, i: int, row: dict[str, Any], top: int = 6
+) -> list[Factor]:
+    """Row i's factors that moved its score most, largest effect first.
+
+    Inputs of one kind (the 7, 30 and 90-day counts of pricing views, say) are one factor:
+    their contributions add up. A factor's points are the mean of two effects on the 0-100
+    score: taking it away from this lead, and giving it alone to the average lead (the
+    two-player Shapley value; either one alone reads 0 when the score is saturated)."""
+    prepared = bundle.prepared
+    by_group: dict[str, float] = {}
+    for group, c in zip(prepared.groups, scores.contributions[i], strict=True):
+        by_group[group] = by_group.get(group, 0.0) + float(c)
+    logit, base = float(scores.logit[i]), prepared.intercept
+    p, p_base = _sigmoid(logit), _sigmoid(base)
+
+    def points_of(c: float) -> int:
+        return round(50 * ((p - _sigmoid(logit - c)) + (_sigmoid(base + c) - p_base)))
+
+    found = []
+    if scores.faded[i]:  # what decay took away, as a factor of its own
+        points = points_of(-float(scores.faded[i]))
+        if points:
+            days = float(scores.idle_days[i])
+            text = (
+                f"inactive for {days:.0f} days (engagement fades by half every "
+                f"{scores.half_life_days:g} days): {points:+d}"
+            )
+            found.append(Factor("inactivity", points, text))
+    for group, c in by_group.items():
+        points = points_of(c)
+        if points:
+            found.append(Factor(group, points, f"{words(group, row)}: {points:+d}"))
+    found.sort(key=lambda f: -abs(f.points))
+    return found[:top]

@@ -1,0 +1,292 @@
+"""Loading a batch's leads in a few queries and writing them back in a few statements.
+
+Everything runs inside the caller's transaction. Lead rows are locked (FOR UPDATE, in id
+order) so a sales action through the API or the decay job never interleaves with a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.config import ScoringConfig
+from services.scoring.features import FeatureState
+from services.scoring.identity import Identifier
+from services.scoring.models import (
+    identities,
+    identity_conflicts,
+    lead_events,
+    lead_stages,
+    leads,
+    rule_ledger,
+    workspace_settings,
+)
+from services.scoring.records import Directory, LeadRecord
+from services.scoring.rules import LedgerEntry
+
+_RECORD_COLUMNS = (
+    "stage",
+    "stage_entered_at",
+    "stalled_at",
+    "identified",
+    "score",
+    "probability",
+    "fit",
+    "engagement",
+    "model_version",
+    "factors",
+    "scored_at",
+    "published_score",
+    "rule_scores",
+)
+
+
+def _record(row: Any) -> LeadRecord:
+    m = row._mapping
+    return LeadRecord(
+        id=m["id"],
+        workspace_id=m["workspace_id"],
+        traits=dict(m["traits"]),
+        features=FeatureState.from_json(m["features"]),
+        first_seen_at=m["first_seen_at"],
+        last_seen_at=m["last_seen_at"],
+        merged_into=m["merged_into"],
+        **{c: m[c] for c in _RECORD_COLUMNS},
+    )
+
+
+async def load_records(session: AsyncSession, lead_ids: Iterable[str]) -> list[LeadRecord]:
+    """Lead rows by id, locked, with the leads they were merged into."""
+    wanted, found = set(lead_ids), {}
+    while wanted:
+        rows = await session.execute(
+            select(leads)
+            .where(leads.c.id.in_(sorted(wanted)))
+            .order_by(leads.c.id)
+            .with_for_update()
+        )
+        for row in rows:
+            found[row.id] = _record(row)
+        wanted = {r.merged_into for r in found.values() if r.merged_into} - set(found)
+    return list(found.values())
+
+
+async def load_directory(
+    session: AsyncSession,
+    wanted: dict[str, set[Identifier]],
+    lead_ids: Iterable[str] = (),
+) -> Directory:
+    """The identities of `wanted` (workspace -> identifiers), every identifier of the leads
+    they belong to, and those leads (plus `lead_ids`, e.g. from email events)."""
+    directory = Directory()
+    owning: set[str] = set(lead_ids)
+    for workspace_id, ids in wanted.items():
+        if not ids:
+            continue
+        rows = await session.execute(
+            select(identities.c.lead_id).where(
+                identities.c.workspace_id == workspace_id,
+                tuple_(identities.c.kind, identities.c.value).in_(
+                    [(i.kind, i.value) for i in sorted(ids)]
+                ),
+            )
+        )
+        owning.update(r.lead_id for r in rows)
+    if not owning:
+        return directory
+    for record in await load_records(session, owning):
+        directory.records[record.id] = record
+    live = [r.id for r in directory.records.values() if not r.merged_into]
+    rows = await session.execute(
+        select(
+            identities.c.workspace_id, identities.c.kind, identities.c.value, identities.c.lead_id
+        ).where(identities.c.lead_id.in_(live))
+    )
+    for row in rows:
+        directory.add_identity(row.workspace_id, Identifier(row.kind, row.value), row.lead_id)
+    return directory
+
+
+async def configs(session: AsyncSession, workspace_ids: Iterable[str]) -> dict[str, ScoringConfig]:
+    """Each workspace's scoring configuration (the defaults where none was saved)."""
+    ids = sorted(set(workspace_ids))
+    found = {ws: ScoringConfig() for ws in ids}
+    if ids:
+        rows = await session.execute(
+            select(workspace_settings.c.workspace_id, workspace_settings.c.config).where(
+                workspace_settings.c.workspace_id.in_(ids)
+            )
+        )
+        for row in rows:
+            found[row.workspace_id] = ScoringConfig.model_validate(row.config)
+    return found
+
+
+async def save_config(session: AsyncSession, workspace_id: str, config: ScoringConfig) -> None:
+    data = config.model_dump(mode="json")
+    stmt = insert(workspace_settings).values(workspace_id=workspace_id, config=data)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[workspace_settings.c.workspace_id],
+            set_={"config": stmt.excluded.config, "updated_at": text("now()")},
+        )
+    )
+
+
+def _row(record: LeadRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "workspace_id": record.workspace_id,
+        "traits": record.traits,
+        "features": record.features.as_json(),
+        "first_seen_at": record.first_seen_at,
+        "last_seen_at": record.last_seen_at,
+        "merged_into": record.merged_into,
+        "updated_at": now,
+        **{c: getattr(record, c) for c in _RECORD_COLUMNS},
+    }
+
+
+async def save_records(session: AsyncSession, records: Sequence[LeadRecord], now: datetime) -> None:
+    """Insert new leads and rewrite changed ones, one statement each way."""
+    new = [_row(r, now) for r in records if r.is_new]
+    old = [_row(r, now) for r in records if r.changed and not r.is_new]
+    if new:
+        await session.execute(insert(leads), new)
+    if old:
+        columns = [c for c in new[0] if c != "id"] if new else [c for c in old[0] if c != "id"]
+        await session.execute(
+            update(leads)
+            .where(leads.c.id == bindparam("b_id"))
+            .values({c: bindparam(f"b_{c}") for c in columns}),
+            [{f"b_{k}": v for k, v in row.items()} for row in old],
+            execution_options={"synchronize_session": False},
+        )
+    for record in records:
+        record.is_new = record.changed = False
+
+
+async def save_directory(session: AsyncSession, directory: Directory) -> None:
+    """New identifier links, then merges (identities and earlier folds move to the
+    survivor), then conflicts."""
+    if directory.new_links:
+        await session.execute(
+            insert(identities),
+            [
+                {"workspace_id": ws, "kind": i.kind, "value": i.value, "lead_id": lead_id}
+                for ws, i, lead_id in directory.new_links
+            ],
+        )
+    for merge in directory.merges:
+        await session.execute(
+            update(identities)
+            .where(
+                identities.c.workspace_id == merge.workspace_id,
+                identities.c.lead_id == merge.folded,
+            )
+            .values(lead_id=merge.into)
+        )
+        await session.execute(
+            update(leads).where(leads.c.merged_into == merge.folded).values(merged_into=merge.into)
+        )
+        for table in (lead_events, rule_ledger):
+            await session.execute(
+                update(table).where(table.c.lead_id == merge.folded).values(lead_id=merge.into)
+            )
+    if directory.conflicts:
+        await session.execute(
+            insert(identity_conflicts),
+            [
+                {
+                    "workspace_id": ws,
+                    "lead_id": lead_id,
+                    "other_lead_id": c.other_lead_id,
+                    "reason": c.reason,
+                    "event_id": event_id,
+                }
+                for ws, lead_id, c, event_id in directory.conflicts
+            ],
+        )
+    directory.new_links.clear()
+    directory.merges.clear()
+    directory.conflicts.clear()
+
+
+async def add_timeline(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(lead_events).on_conflict_do_nothing(), list(rows))
+
+
+async def add_stages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Stage entries, in order; each closes the lead's entry before it."""
+    if not rows:
+        return
+    rows = [dict(r, left_at=None) for r in rows]
+    first: dict[str, dict[str, Any]] = {}
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        before = latest.get(row["lead_id"])
+        if before is None:
+            first[row["lead_id"]] = row
+        else:
+            before["left_at"] = row["entered_at"]
+        latest[row["lead_id"]] = row
+    await session.execute(
+        update(lead_stages)
+        .where(lead_stages.c.lead_id == bindparam("b_lead"), lead_stages.c.left_at.is_(None))
+        .values(left_at=bindparam("b_at")),
+        [{"b_lead": lead, "b_at": row["entered_at"]} for lead, row in first.items()],
+        execution_options={"synchronize_session": False},
+    )
+    await session.execute(insert(lead_stages), rows)
+
+
+_LEDGER_FIELDS = (
+    "rule_id",
+    "score",
+    "kind",
+    "action",
+    "points",
+    "event_id",
+    "reason",
+    "half_life_days",
+)
+
+
+async def ledger(session: AsyncSession, lead_ids: Iterable[str]) -> dict[str, list[LedgerEntry]]:
+    """Point-rule ledgers of these leads, each in the order it was written."""
+    found: dict[str, list[LedgerEntry]] = {}
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return found
+    rows = await session.execute(
+        select(rule_ledger).where(rule_ledger.c.lead_id.in_(ids)).order_by(rule_ledger.c.id)
+    )
+    for row in rows:
+        m = row._mapping
+        found.setdefault(m["lead_id"], []).append(
+            LedgerEntry(at=m["awarded_at"], **{f: m[f] for f in _LEDGER_FIELDS})
+        )
+    return found
+
+
+async def add_ledger(session: AsyncSession, rows: Sequence[tuple[str, str, LedgerEntry]]) -> None:
+    """New ledger entries: (workspace, lead, entry), in order."""
+    if rows:
+        await session.execute(
+            insert(rule_ledger),
+            [
+                {
+                    "workspace_id": ws,
+                    "lead_id": lead_id,
+                    "awarded_at": e.at,
+                    **{f: getattr(e, f) for f in _LEDGER_FIELDS},
+                }
+                for ws, lead_id, e in rows
+            ],
+        )

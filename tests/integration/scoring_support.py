@@ -1,0 +1,82 @@
+"""Helpers for tests of the scoring service's handler against the real database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.ingest import segment
+from services.scoring import handlers, models
+from services.scoring.live_models import LiveModels
+from shared.db import UnitOfWork, create_session_factory
+from shared.events import Envelope, decode
+from shared.workspaces import WorkspaceInfo
+
+
+def envelopes_from(messages: Iterable[dict[str, Any]], workspace_id: str) -> list[Envelope]:
+    """Segment messages as ingest would publish them."""
+    workspace = WorkspaceInfo(workspace_id, workspace_id)
+    request = segment.Request(received_at=datetime.now(UTC))
+    return [
+        segment.to_envelope(m, kind=None, workspace=workspace, request=request) for m in messages
+    ]
+
+
+class Scoring:
+    """The real batch handler on a database, fed directly (no Kafka)."""
+
+    def __init__(self, engine: AsyncEngine, topic: str) -> None:
+        """`topic` must exist: any scoring service's outbox relay may publish these rows."""
+        self.engine = engine
+        self.sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine)
+        self.models = LiveModels(self.sessions)
+        self.topic = topic
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, inbox=models.inbox, outbox=models.outbox)
+
+    async def apply(self, envelopes: Sequence[Envelope], batch: int = 100) -> None:
+        await self.models.refresh()
+        for start in range(0, len(envelopes), batch):
+            async with self.uow() as uow:
+                await handlers.apply_touchpoints(
+                    uow, envelopes[start : start + batch], self.models, topic=self.topic
+                )
+
+    async def outbox(self) -> list[Envelope]:
+        """Lead events waiting in the outbox, in the order they were written."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(models.outbox.c.value).order_by(models.outbox.c.id))
+            return [decode(r.value) for r in rows]
+
+    async def lead(self, lead_id: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(models.leads).where(models.leads.c.id == lead_id))
+            ).one()
+            return dict(row._mapping)
+
+    async def lead_by(self, workspace_id: str, kind: str, value: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            lead_id = await conn.scalar(
+                select(models.identities.c.lead_id).where(
+                    models.identities.c.workspace_id == workspace_id,
+                    models.identities.c.kind == kind,
+                    models.identities.c.value == value,
+                )
+            )
+        assert lead_id, f"no lead with {kind} {value}"
+        return await self.lead(lead_id)
+
+    async def stages(self, lead_id: str) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(models.lead_stages)
+                .where(models.lead_stages.c.lead_id == lead_id)
+                .order_by(models.lead_stages.c.id)
+            )
+            return [dict(r._mapping) for r in rows]

@@ -1,0 +1,60 @@
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from services.scoring import training
+from services.scoring.explain import group_of, words
+from services.scoring.live_models import default_bundle
+from services.scoring.scorer import ModelBundle, factors, score_many
+from services.scoring.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, object]]:
+    sim = simulate(400, seed=3, end=datetime(2026, 6, 1, tzinfo=UTC))
+    return [r.features for r in training.examples(sim.messages)]
+
+
+def test_batch_scores_equal_the_pipeline_and_single_rows(rows: list[dict[str, object]]) -> None:
+    bundle = default_bundle()
+    batch = score_many(bundle, rows)
+    expected = bundle.pipeline.predict_proba(rows)[:, 1]
+    assert np.allclose(batch.probability, expected)
+    single = [score_many(bundle, [r]).probability[0] for r in rows[:20]]
+    assert np.allclose(single, batch.probability[:20])
+    assert ((batch.score >= 0) & (batch.score <= 100)).all()
+    assert ((batch.fit >= 0) & (batch.fit <= 100)).all()
+
+
+def test_the_bundle_survives_the_registry_round_trip(rows: list[dict[str, object]]) -> None:
+    bundle = default_bundle()
+    again = ModelBundle.from_bytes(bundle.to_bytes(), "m-copy")
+    assert again.version == "m-copy"
+    assert np.array_equal(score_many(again, rows).score, score_many(bundle, rows).score)
+
+
+def test_idle_leads_fade_towards_doing_nothing_but_keep_their_fit(
+    rows: list[dict[str, object]],
+) -> None:
+    bundle = default_bundle()
+    keen = max(rows, key=lambda r: r["high_intent_90d"])  # type: ignore[arg-type,return-value]
+    now, later, much_later = score_many(bundle, [keen] * 3, [0, 30, 3000], half_life_days=30).score
+    assert now > later > much_later
+    faded = score_many(bundle, [keen], [30], half_life_days=30)
+    assert faded.fit[0] == score_many(bundle, [keen]).fit[0]
+    idle = {**keen, **{k: 0 for k, v in keen.items() if isinstance(v, int | float)}}
+    idle.update({k: keen[k] for k in ("seniority", "log_company_size", "has_email", "free_mail")})
+    assert much_later == score_many(bundle, [idle]).score[0]  # nothing left to fade
+    found = factors(bundle, faded, 0, keen)
+    assert any(f.name == "inactivity" and f.points < 0 and "30 days" in f.text for f in found)
+
+
+def test_factors_are_grouped_and_worded() -> None:
+    assert group_of("pricing_views_7d") == "pricing_views"
+    assert group_of("industry=retail") == "industry"
+    row = {"pricing_views_7d": 3, "pricing_views_30d": 3, "pricing_views_90d": 5}
+    assert words("pricing_views", row) == "viewed pricing 3 times in 7 days (5 in 90 days)"
+    assert words("demo_views", {}) == "never viewed the demo page in the last 90 days"
+    assert words("free_mail", {"has_email": 1, "free_mail": 1}) == "uses a free-mail address"
+    assert words("seniority", {"seniority": 4}) == "job title: vice president"

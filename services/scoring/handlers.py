@@ -24,7 +24,7 @@ from services.scoring.identity import Identifier, identifiers_of
 from services.scoring.live_models import LiveModels
 from services.scoring.records import Directory, LeadRecord
 from services.scoring.rules import LedgerEntry
-from services.scoring.scorer import ModelBundle, factors, score_many
+from services.scoring.scorer import ModelBundle, Scores, factors, score_many
 from shared.db import UnitOfWork
 from shared.errors import PermanentError
 from shared.events import Envelope, utcnow
@@ -49,6 +49,7 @@ class Step:
     identified: bool
     folded: list[LeadRecord]
     row: int = -1
+    explained: list[dict[str, Any]] | None = None  # its factors, if they were worked out
 
 
 @dataclass
@@ -118,14 +119,9 @@ async def apply_touchpoints(
         last_step[s.record.id] = s
     for record_id, s in last_step.items():
         record = directory.records[record_id]
-        if record.merged_into:
-            continue
-        ws = record.workspace_id
-        record.factors = [
-            {"name": f.name, "points": f.points, "text": f.text}
-            for f in factors(bundles[ws], scores[ws], s.row, s.vector)
-        ]
-        _maybe_publish_score(record, s.envelope, configs[ws], outcome)
+        if not record.merged_into and s.explained is None:
+            ws = record.workspace_id
+            record.factors = _factors(bundles[ws], scores[ws], s)
 
     now = clock()
     await store.save_records(session, [r for r in directory.records.values() if r.changed], now)
@@ -199,7 +195,7 @@ def _apply(directory: Directory, e: Envelope) -> Step:
 
 
 def _progress(
-    s: Step, scores: Any, bundle: ModelBundle, config: ScoringConfig, out: Outcome
+    s: Step, scores: Scores, bundle: ModelBundle, config: ScoringConfig, out: Outcome
 ) -> None:
     """Pass 2: the event's score on its lead, and the lifecycle moves it causes."""
     record, e = s.record, s.envelope
@@ -212,6 +208,15 @@ def _progress(
     record.engagement = int(scores.engagement[s.row])
     record.model_version = bundle.version
     record.scored_at = e.occurred_at
+    # Decided per event (not per batch) so that a replay in other batches publishes the same.
+    if record.published_score is None or (
+        abs(record.score - record.published_score) >= config.score_change_to_publish
+    ):
+        record.factors = s.explained = _factors(bundle, scores, s)
+        out.events.append(
+            publishing.scored(record, e.occurred_at, publishing.event_id(record.id, "scored", e.id))
+        )
+        record.published_score = record.score
     moves = lifecycle.automatic(
         record.stage,
         identified=s.identified,
@@ -294,22 +299,11 @@ def enter(
     )
 
 
-def _maybe_publish_score(
-    record: LeadRecord, cause: Envelope, config: ScoringConfig, out: Outcome
-) -> None:
-    if record.score is None:
-        return
-    if (
-        record.published_score is not None
-        and abs(record.score - record.published_score) < config.score_change_to_publish
-    ):
-        return
-    out.events.append(
-        publishing.scored(
-            record, cause.occurred_at, publishing.event_id(record.id, "scored", cause.id)
-        )
-    )
-    record.published_score = record.score
+def _factors(bundle: ModelBundle, scores: Scores, s: Step) -> list[dict[str, Any]]:
+    return [
+        {"name": f.name, "points": f.points, "text": f.text}
+        for f in factors(bundle, scores, s.row, s.vector)
+    ]
 
 
 def _amount(e: Envelope) -> float | None:

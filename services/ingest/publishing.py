@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError
 
 from services.ingest.segment import Problem
 from shared.bus import DeadLetter, DeadLetterSink, Publisher
+from shared.bus.producer import send_all
 from shared.events.codec import Record
 
 
@@ -46,10 +47,7 @@ class TouchpointPublisher:
         self.in_flight += len(records)
         try:
             async with asyncio.timeout(self.ack_timeout):
-                futures = [
-                    await self.publisher.send(self.topic, value, key) for value, key in records
-                ]
-                await asyncio.gather(*futures)
+                await send_all(self.publisher, self.topic, records)
         except (TimeoutError, KafkaError) as exc:
             raise Unavailable(f"Kafka did not acknowledge: {exc!r}") from exc
         finally:

@@ -6,15 +6,21 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections import defaultdict
 from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from segment.analytics.client import Client
 
+from shared.bus import create_producer
+from shared.bus.producer import KafkaPublisher
 from shared.email_links import EmailLink, sign
+from shared.events import Topics
 from tests.integration.ingest_server import SECRET, ingest_server
-from tests.integration.support import wait_for
+from tests.integration.support import read_topic, wait_for
 
 
 async def test_over_the_workspace_rate_the_answer_is_429_with_retry_after() -> None:
@@ -168,3 +174,44 @@ async def test_simulated_traffic_goes_through_ingest_untouched(bootstrap: str) -
         assert sent == len(sim.messages)
         events = await server.touchpoints(bootstrap, at_least=sent)
         assert {e.payload["message_id"] for e in events} == {m["messageId"] for m in sim.messages}
+
+
+async def test_concurrent_callers_share_batches_and_each_record_arrives_once_in_order(
+    bootstrap: str, topics: Topics
+) -> None:
+    """Ingest's publisher puts concurrent requests' records in shared per-partition batches."""
+    producer = create_producer(bootstrap, client_id="test-send-many")
+    await producer.start()
+    publisher = KafkaPublisher(producer)
+    topic = topics.touchpoints
+    try:
+
+        async def caller(c: int) -> None:
+            for r in range(20):
+                records = [
+                    (f"{c}:{r}:{i}".encode(), f"k{(c + i) % 11}".encode()) for i in range(50)
+                ]
+                await publisher.send_many(topic, records)
+
+        await asyncio.gather(*(caller(c) for c in range(8)))
+        # Over the 256 KB batch size in one partition: several batches, callers wait for room.
+        big = [(f"big:{i}:0:".encode() + b"x" * 30_000, b"big") for i in range(40)]
+        await asyncio.gather(
+            publisher.send_many(topic, big[:20]), publisher.send_many(topic, big[20:])
+        )
+        with pytest.raises(KafkaError):  # over the broker's message size: refused, and said so
+            await publisher.send_many(topic, [(os.urandom(3_000_000), b"huge")])
+    finally:
+        await producer.stop()
+
+    records = await read_topic(bootstrap, topic)
+    values = [r.value for r in records]
+    assert len(values) == len(set(values)) == 8 * 20 * 50 + 40
+    partitions = sorted({r.partition for r in records})
+    murmur2 = DefaultPartitioner()
+    order: dict[tuple[bytes, bytes], list[tuple[int, int]]] = defaultdict(list)
+    for r in records:  # partition by partition, in offset order
+        assert r.partition == murmur2(r.key, partitions, partitions)  # as producer.send would
+        caller_id, r_, i = r.value.split(b":")[:3]
+        order[(r.key, caller_id)].append((int(r_), int(i)))
+    assert all(seq == sorted(seq) for seq in order.values())

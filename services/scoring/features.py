@@ -205,36 +205,49 @@ def _ordinal(day: str) -> int:
     return date.fromisoformat(day).toordinal()
 
 
-def vector(state: FeatureState, traits: dict[str, Any]) -> dict[str, Any]:
+# counter -> the model inputs it adds to (e.g. "page:pricing" -> pricing_views)
+_INPUTS_OF: dict[str, tuple[str, ...]] = {
+    "type:page": ("visits",),
+    "type:screen": ("visits",),
+    "type:track": ("events",),
+    "page:pricing": ("pricing_views",),
+    "page:demo": ("demo_views",),
+    "high_intent": ("high_intent",),
+    "form_fill": ("form_fills",),
+    "type:email.opened": ("email_opens",),
+    "type:email.clicked": ("email_clicks",),
+    "page:careers": ("careers_views",),
+}
+_ZERO = {f"{name}_{w}d": 0 for w in WINDOWS for name in dict.fromkeys(sum(_INPUTS_OF.values(), ()))}
+# For a day `age` days before the last activity: counter -> every windowed input it counts in
+_KEYS_BY_AGE: list[dict[str, tuple[str, ...]]] = [
+    {
+        counter: tuple(f"{name}_{w}d" for w in WINDOWS if age < w for name in names)
+        for counter, names in _INPUTS_OF.items()
+    }
+    for age in range(max(WINDOWS))
+]
+
+
+def vector(
+    state: FeatureState, traits: dict[str, Any], fit: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The model's input for a lead, as of its last activity: numbers, plus a few
     categorical strings. (How long it has been idle since is not an input: the scorer fades
-    engagement with the workspace's half-life, see scorer.py.)"""
-    today = (
-        datetime.fromisoformat(state.last_seen).date().toordinal()
-        if state.last_seen
-        else date.today().toordinal()
-    )
-    sums: dict[int, dict[str, int]] = {window: {} for window in WINDOWS}
+    engagement with the workspace's half-life, see scorer.py.) `fit` is fit_vector(traits)
+    when the caller has it already."""
+    today = _ordinal(state.last_seen[:10]) if state.last_seen else date.today().toordinal()
+    features: dict[str, Any] = dict(_ZERO)
     for day, counters in state.daily.items():
-        age = max(0, today - _ordinal(day))
-        windows = [sums[w] for w in WINDOWS if age < w]
+        age = today - _ordinal(day)
+        if not 0 <= age < KEEP_DAYS:
+            continue
+        keys_of = _KEYS_BY_AGE[age]
         for name, n in counters.items():
-            for window_sums in windows:
-                window_sums[name] = window_sums.get(name, 0) + n
-    features: dict[str, Any] = {}
-    for window in WINDOWS:
-        s = sums[window]
-        features[f"visits_{window}d"] = s.get("type:page", 0) + s.get("type:screen", 0)
-        features[f"events_{window}d"] = s.get("type:track", 0)
-        features[f"pricing_views_{window}d"] = s.get("page:pricing", 0)
-        features[f"demo_views_{window}d"] = s.get("page:demo", 0)
-        features[f"high_intent_{window}d"] = s.get("high_intent", 0)
-        features[f"form_fills_{window}d"] = s.get("form_fill", 0)
-        features[f"email_opens_{window}d"] = s.get("type:email.opened", 0)
-        features[f"email_clicks_{window}d"] = s.get("type:email.clicked", 0)
-        features[f"careers_views_{window}d"] = s.get("page:careers", 0)
+            for key in keys_of.get(name, ()):
+                features[key] += n
     features["total_events"] = sum(v for k, v in state.totals.items() if k.startswith("type:"))
-    features.update(fit_vector(traits))
+    features.update(fit if fit is not None else fit_vector(traits))
     return features
 
 

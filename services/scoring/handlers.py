@@ -188,7 +188,7 @@ def _apply(directory: Directory, e: Envelope) -> Step:
     return Step(
         record=record,
         envelope=e,
-        vector=vector(record.features, record.traits),
+        vector=vector(record.features, record.traits, record.fit_inputs()),
         identified=record.identified,
         folded=folded,
     )

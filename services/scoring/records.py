@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.scoring.features import FeatureState
+from services.scoring.features import FeatureState, fit_vector
 from services.scoring.identity import Conflict, Identifier, resolve
 
 # A lead's id comes from the event that created it, so a replay gives the same ids.
@@ -48,6 +48,13 @@ class LeadRecord:
     rule_scores: dict[str, float] = field(default_factory=dict)
     is_new: bool = False
     changed: bool = False
+    fit_cache: tuple[dict[str, Any], dict[str, Any]] | None = None  # (traits, fit_vector)
+
+    def fit_inputs(self) -> dict[str, Any]:
+        """features.fit_vector of the current traits, worked out once per traits change."""
+        if self.fit_cache is None or self.fit_cache[0] is not self.traits:
+            self.fit_cache = (self.traits, fit_vector(self.traits))
+        return self.fit_cache[1]
 
     def seen(self, at: datetime) -> None:
         self.first_seen_at = min(self.first_seen_at, at)

@@ -17,6 +17,7 @@ the score is exactly the model's.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -82,7 +83,9 @@ class _Prepared:
     coef: np.ndarray
     intercept: float
     fit_mask: np.ndarray
-    groups: list[str]
+    groups: list[str]  # the factor each input belongs to
+    group_names: list[str]  # the factors, in order
+    group_matrix: np.ndarray  # inputs x factors, 1 where the input belongs to the factor
     idle_contribution: np.ndarray  # each input's contribution for a lead that did nothing
 
     @classmethod
@@ -94,6 +97,9 @@ class _Prepared:
         coef = np.asarray(model.coef_[0], dtype=float)
         # Doing nothing: every engagement count 0. Fit inputs never fade (0 difference).
         idle = np.where(fit_mask, 0.0, (0.0 - mean) / np.asarray(scale.scale_) * coef)
+        groups = [group_of(n) for n in names]
+        group_names = list(dict.fromkeys(groups))
+        group_matrix = np.array([[float(g == name) for name in group_names] for g in groups])
         return cls(
             vocabulary=dict(vectorize.vocabulary_),
             names=names,
@@ -102,24 +108,31 @@ class _Prepared:
             coef=np.asarray(model.coef_[0], dtype=float),
             intercept=float(model.intercept_[0]),
             fit_mask=fit_mask,
-            groups=[group_of(n) for n in names],
+            groups=groups,
+            group_names=group_names,
+            group_matrix=group_matrix,
             idle_contribution=idle,
         )
 
+    @functools.cached_property
+    def _layout(self) -> tuple[list[str], list[int], list[str]]:
+        numeric = [n for n in self.names if "=" not in n]
+        categorical = sorted({n.split("=", 1)[0] for n in self.names if "=" in n})
+        return numeric, [self.vocabulary[n] for n in numeric], categorical
+
     def matrix(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
-        """What DictVectorizer.transform gives (unknown categories and inputs ignored)."""
+        """What DictVectorizer.transform gives (unknown categories and inputs ignored):
+        numeric inputs taken in one fixed order, one-hot columns looked up."""
+        numeric, columns, categorical = self._layout
         x = np.zeros((len(rows), len(self.names)))
+        if rows:
+            x[:, columns] = [[row.get(n, 0) for n in numeric] for row in rows]
         vocabulary = self.vocabulary
         for i, row in enumerate(rows):
-            for name, value in row.items():
-                if isinstance(value, str):
-                    j = vocabulary.get(f"{name}={value}")
-                    if j is not None:
-                        x[i, j] = 1.0
-                else:
-                    j = vocabulary.get(name)
-                    if j is not None:
-                        x[i, j] = value
+            for name in categorical:
+                j = vocabulary.get(f"{name}={row.get(name)}")
+                if j is not None:
+                    x[i, j] = 1.0
         return x
 
 
@@ -217,28 +230,29 @@ def factors(
     score: taking it away from this lead, and giving it alone to the average lead (the
     two-player Shapley value; either one alone reads 0 when the score is saturated)."""
     prepared = bundle.prepared
-    by_group: dict[str, float] = {}
-    for group, c in zip(prepared.groups, scores.contributions[i], strict=True):
-        by_group[group] = by_group.get(group, 0.0) + float(c)
     logit, base = float(scores.logit[i]), prepared.intercept
     p, p_base = _sigmoid(logit), _sigmoid(base)
-
-    def points_of(c: float) -> int:
-        return round(50 * ((p - _sigmoid(logit - c)) + (_sigmoid(base + c) - p_base)))
-
-    found = []
+    names = list(prepared.group_names)
+    by_group = scores.contributions[i] @ prepared.group_matrix
     if scores.faded[i]:  # what decay took away, as a factor of its own
-        points = points_of(-float(scores.faded[i]))
-        if points:
-            days = float(scores.idle_days[i])
+        names.append("inactivity")
+        by_group = np.append(by_group, -float(scores.faded[i]))
+    effect = (p - 1.0 / (1.0 + np.exp(-(logit - by_group)))) + (
+        1.0 / (1.0 + np.exp(-(base + by_group))) - p_base
+    )
+    points = np.rint(50 * effect).astype(int)
+    found = []
+    for k in np.argsort(-np.abs(points), kind="stable")[:top]:
+        if not points[k]:
+            break
+        name, value = names[k], int(points[k])
+        if name == "inactivity":
             text = (
-                f"inactive for {days:.0f} days (engagement fades by half every "
-                f"{scores.half_life_days:g} days): {points:+d}"
+                f"inactive for {float(scores.idle_days[i]):.0f} days (engagement fades by "
+                f"half every {scores.half_life_days:g} days)"
             )
-            found.append(Factor("inactivity", points, text))
-    for group, c in by_group.items():
-        points = points_of(c)
-        if points:
-            found.append(Factor(group, points, f"{words(group, row)}: {points:+d}"))
+        else:
+            text = words(name, row)
+        found.append(Factor(name, value, f"{text}: {value:+d}"))
     found.sort(key=lambda f: -abs(f.points))
     return found[:top]

@@ -14,6 +14,11 @@ class ScoringSettings(BaseServiceSettings):
     default_port: ClassVar[int] = 8002
 
     port: int = Field(0, ge=0, le=65535, validation_alias=env("SCORING_PORT", "port"))
+    # Larger than the default: the batch handler's cost is mostly per batch (a few queries),
+    # and one poll's records are split among the partitions.
+    consumer_batch_size: int = Field(
+        3000, ge=1, validation_alias=env("KAFKA_CONSUMER_BATCH_SIZE", "consumer_batch_size")
+    )
     model_poll_seconds: float = Field(
         2.0, gt=0, validation_alias=env("SCORING_MODEL_POLL_SECONDS", "model_poll_seconds")
     )

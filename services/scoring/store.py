@@ -10,8 +10,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+import orjson
+from sqlalchemy import String, any_, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.config import ScoringConfig
@@ -60,15 +61,21 @@ def _record(row: Any) -> LeadRecord:
     )
 
 
+def _texts(name: str) -> Any:
+    """One text[] parameter (a cached statement whatever the number of values)."""
+    return bindparam(name, type_=ARRAY(String))
+
+
 async def load_records(session: AsyncSession, lead_ids: Iterable[str]) -> list[LeadRecord]:
     """Lead rows by id, locked, with the leads they were merged into."""
     wanted, found = set(lead_ids), {}
     while wanted:
         rows = await session.execute(
             select(leads)
-            .where(leads.c.id.in_(sorted(wanted)))
+            .where(leads.c.id == any_(_texts("ids")))
             .order_by(leads.c.id)
-            .with_for_update()
+            .with_for_update(),
+            {"ids": sorted(wanted)},
         )
         for row in rows:
             found[row.id] = _record(row)
@@ -88,13 +95,19 @@ async def load_directory(
     for workspace_id, ids in wanted.items():
         if not ids:
             continue
+        ordered = sorted(ids)
+        wanted_ids = select(
+            func.unnest(_texts("kinds")).label("kind"), func.unnest(_texts("vals")).label("value")
+        ).subquery()
         rows = await session.execute(
-            select(identities.c.lead_id).where(
-                identities.c.workspace_id == workspace_id,
-                tuple_(identities.c.kind, identities.c.value).in_(
-                    [(i.kind, i.value) for i in sorted(ids)]
-                ),
+            select(identities.c.lead_id)
+            .join(
+                wanted_ids,
+                (identities.c.kind == wanted_ids.c.kind)
+                & (identities.c.value == wanted_ids.c.value),
             )
+            .where(identities.c.workspace_id == workspace_id),
+            {"kinds": [i.kind for i in ordered], "vals": [i.value for i in ordered]},
         )
         owning.update(r.lead_id for r in rows)
     if not owning:
@@ -105,7 +118,8 @@ async def load_directory(
     rows = await session.execute(
         select(
             identities.c.workspace_id, identities.c.kind, identities.c.value, identities.c.lead_id
-        ).where(identities.c.lead_id.in_(live))
+        ).where(identities.c.lead_id == any_(_texts("ids"))),
+        {"ids": live},
     )
     for row in rows:
         directory.add_identity(row.workspace_id, Identifier(row.kind, row.value), row.lead_id)
@@ -152,21 +166,28 @@ def _row(record: LeadRecord, now: datetime) -> dict[str, Any]:
     }
 
 
-async def save_records(session: AsyncSession, records: Sequence[LeadRecord], now: datetime) -> None:
-    """Insert new leads and rewrite changed ones, one statement each way."""
-    new = [_row(r, now) for r in records if r.is_new]
-    old = [_row(r, now) for r in records if r.changed and not r.is_new]
-    if new:
-        await session.execute(insert(leads), new)
-    if old:
-        columns = [c for c in new[0] if c != "id"] if new else [c for c in old[0] if c != "id"]
-        await session.execute(
-            update(leads)
-            .where(leads.c.id == bindparam("b_id"))
-            .values({c: bindparam(f"b_{c}") for c in columns}),
-            [{f"b_{k}": v for k, v in row.items()} for row in old],
-            execution_options={"synchronize_session": False},
+_UPSERT: Any = None
+
+
+def _upsert() -> Any:
+    """INSERT ... ON CONFLICT (id) DO UPDATE of every column but the creation time: new and
+    changed leads in one statement (sent as multi-row VALUES by SQLAlchemy)."""
+    global _UPSERT
+    if _UPSERT is None:
+        stmt = insert(leads)
+        kept = {"id", "created_at"}
+        _UPSERT = stmt.on_conflict_do_update(
+            index_elements=[leads.c.id],
+            set_={c.name: stmt.excluded[c.name] for c in leads.columns if c.name not in kept},
         )
+    return _UPSERT
+
+
+async def save_records(session: AsyncSession, records: Sequence[LeadRecord], now: datetime) -> None:
+    """Write new and changed leads."""
+    rows = [_row(r, now) for r in records if r.changed or r.is_new]
+    if rows:
+        await session.execute(_upsert(), rows)
     for record in records:
         record.is_new = record.changed = False
 
@@ -217,9 +238,26 @@ async def save_directory(session: AsyncSession, directory: Directory) -> None:
     directory.conflicts.clear()
 
 
+_TIMELINE_COLUMNS = ("event_id", "workspace_id", "lead_id", "type", "occurred_at", "payload")
+
+
 async def add_timeline(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(lead_events).on_conflict_do_nothing(), list(rows))
+    """Timeline rows by COPY (one per applied touchpoint: the largest write of a batch).
+    Their event ids were just claimed in the inbox, so none can be there already."""
+    if not rows:
+        return
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    await raw.copy_records_to_table(
+        lead_events.name,
+        schema_name=lead_events.schema,
+        columns=_TIMELINE_COLUMNS,
+        records=[
+            (*(r[c] for c in _TIMELINE_COLUMNS[:-1]), orjson.dumps(r["payload"]).decode())
+            for r in rows
+        ],
+    )
 
 
 async def add_stages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, Uuid, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -66,9 +67,12 @@ class UnitOfWork:
         ids = list(dict.fromkeys(e.id for e in envelopes))
         if not ids:
             return []
+        # One array parameter, not one per id: the statement is the same (cached,
+        # prepared) whatever the batch size.
+        ids_param = bindparam("ids", ids, type_=ARRAY(Uuid))
         stmt = (
             pg_insert(self._inbox)
-            .values([{"message_id": m} for m in ids])
+            .from_select(["message_id"], select(func.unnest(ids_param)))
             .on_conflict_do_nothing()
             .returning(self._inbox.c.message_id)
         )

@@ -1,0 +1,270 @@
+"""Scoring benchmarks: touchpoints/s through a real scoring process, event-to-transition
+latency through ingest and scoring, and batched vs single-row model inference.
+
+Each figure sits next to a baseline from the same run: a bare aiokafka consumer reading
+(and decoding) the same touchpoints; the ingest-to-touchpoints hop alone; a single-row
+model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from bench.harness import Figure
+from bench.ingest import _rss_kib
+from bench.loadgen import ROOT
+from services.scoring import training
+from services.scoring.live_models import default_bundle
+from services.scoring.scorer import score_many
+from services.scoring.simulate import simulate
+from shared.bus import KafkaPublisher, create_producer, ensure_topics, publish, topic_partitions
+from shared.events import Envelope, Topics, decode
+from tests.integration.scoring_support import envelopes_from
+
+CLI = [sys.executable, "-m", "services.cli"]
+
+
+@contextmanager
+def service(name: str, port: int, topics: Topics, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    environ = {**os.environ, "LEADFLOW_TOPIC_PREFIX": topics.prefix, "LOG_LEVEL": "WARNING", **env}
+    subprocess.run([*CLI, "migrate", name], env=environ, cwd=ROOT, check=True, capture_output=True)
+    proc = subprocess.Popen([*CLI, "serve", name, "--port", str(port)], env=environ, cwd=ROOT)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def applied(port: int) -> int:
+    """Messages the service's consumers applied so far (its Prometheus counter)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics/").text
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("leadflow_consumer_messages_total{") and 'outcome="applied"' in line
+        )
+    )
+
+
+def traffic(people: int, seed: int) -> tuple[str, list[Envelope]]:
+    workspace = f"bench_{uuid.uuid4().hex[:8]}"
+    return workspace, envelopes_from(simulate(people, seed=seed).messages, workspace)
+
+
+async def bare_consume(bootstrap: str, topic: str, n: int) -> float:
+    """Baseline: a plain aiokafka consumer reading and decoding the same n touchpoints."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(bootstrap, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen, start = 0, time.perf_counter()
+        while seen < n:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=2000)).values():
+                for record in records:
+                    decode(record.value)
+                seen += len(records)
+        return n / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
+
+
+async def throughput(bootstrap: str, people: int, repeats: int) -> tuple[Figure, dict[str, Any]]:
+    rates, baselines, peaks = [], [], []
+    for run in range(repeats):
+        topics = Topics(f"bsc{uuid.uuid4().hex[:8]}")
+        await ensure_topics(bootstrap, topics, partitions=3, replication_factor=1)
+        _, envelopes = traffic(people, seed=100 + run)
+        producer = create_producer(bootstrap, client_id="bench")
+        await producer.start()
+        try:
+            await publish(KafkaPublisher(producer), topics.touchpoints, envelopes)
+        finally:
+            await producer.stop()
+        n = len(envelopes)
+        baselines.append(await bare_consume(bootstrap, topics.touchpoints, n))
+        port = 18102
+        with service("scoring", port, topics) as proc:
+            first = None
+            while (done := applied(port)) < n:
+                if done and first is None:
+                    first = (time.perf_counter(), done)
+                await asyncio.sleep(0.05)
+            end = time.perf_counter()
+            assert first is not None
+            rates.append((n - first[1]) / (end - first[0]))
+            peaks.append(_rss_kib(proc.pid, "VmHWM") / 1024)
+    figure = Figure(
+        "scoring: touchpoints applied",
+        "events/s",
+        statistics.median(rates),
+        "bare consumer read+decode",
+        statistics.median(baselines),
+        repeats,
+    )
+    details = {
+        "events_per_run": n,
+        "people_per_run": people,
+        "runs_events_per_s": [round(r) for r in rates],
+        "peak_rss_mib": max(peaks),
+    }
+    return figure, details
+
+
+async def latency(bootstrap: str, rate: int, seconds: int) -> tuple[Figure, dict[str, Any]]:
+    """New visitors' first page views sent to ingest at `rate` events/s, in batches of 20:
+    each makes a new lead, whose lead.lifecycle_changed (-> subscriber) is timed from the
+    moment ingest received the page view to the moment the relay wrote it to Kafka."""
+    topics = Topics(f"blat{uuid.uuid4().hex[:8]}")
+    await ensure_topics(bootstrap, topics, partitions=3, replication_factor=1)
+    environ = {**os.environ, "LEADFLOW_TOPIC_PREFIX": topics.prefix}
+    with (
+        service("ingest", 18103, topics, INGEST_RATE_LIMIT="10000000/second"),
+        service("scoring", 18104, topics),
+    ):
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [*CLI, "workspace", "create", "bench", "--json"],
+            env=environ,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        key = json.loads(out.stdout)["write_key"]
+        async with httpx.AsyncClient(base_url="http://127.0.0.1:18103", auth=(key, "")) as client:
+            while (await client.post("/v1/batch", json={"batch": []})).status_code != 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+            per_batch, sent = 20, 0
+            start = time.perf_counter()
+            tasks = []
+            while (elapsed := time.perf_counter() - start) < seconds:
+                if sent < elapsed * rate:
+                    batch = [
+                        {
+                            "type": "page",
+                            "anonymousId": f"v-{sent + i}",
+                            "properties": {"path": "/"},
+                        }
+                        for i in range(per_batch)
+                    ]
+                    tasks.append(
+                        asyncio.create_task(client.post("/v1/batch", json={"batch": batch}))
+                    )
+                    sent += per_batch
+                else:
+                    await asyncio.sleep(0.002)
+            answers = await asyncio.gather(*tasks)
+            assert all(a.status_code == 200 for a in answers), {a.status_code for a in answers}
+        await asyncio.sleep(3)  # the last transitions
+        transitions = await _delays(bootstrap, topics.lead_events, "lead.lifecycle_changed")
+        hops = await _delays(bootstrap, topics.touchpoints, "page")
+    p = statistics.quantiles(transitions, n=100)
+    p_hop = statistics.quantiles(hops, n=100)
+    figure = Figure(
+        f"event->transition p99 at {rate}/s",
+        "ms",
+        p[98],
+        "ingest->touchpoints p99",
+        p_hop[98],
+        1,
+    )
+    details = {
+        "sent": sent,
+        "transitions": len(transitions),
+        "p50_ms": round(p[49], 1),
+        "p99_ms": round(p[98], 1),
+        "ingest_hop_p50_ms": round(p_hop[49], 1),
+        "ingest_hop_p99_ms": round(p_hop[98], 1),
+    }
+    return figure, details
+
+
+async def _delays(bootstrap: str, topic: str, kind: str) -> list[float]:
+    """Per record of this type: Kafka timestamp minus the event's occurred_at, in ms."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(bootstrap, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        delays = []
+        while any([await consumer.position(tp) < end[tp] for tp in partitions]):
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for record in records:
+                    envelope = decode(record.value)
+                    if envelope.type == kind:
+                        at = envelope.occurred_at.timestamp() * 1000
+                        delays.append(record.timestamp - at)
+        return delays
+    finally:
+        await consumer.stop()
+
+
+def inference(repeats: int, batch: int = 1000) -> tuple[Figure, dict[str, Any]]:
+    """Per-event cost of scoring a batch, beside one single-row call of the same function."""
+    bundle = default_bundle()
+    sim = simulate(600, seed=5, end=datetime(2026, 6, 1, tzinfo=UTC))
+    rows = [r.features for r in training.examples(sim.messages)]
+    rows = (rows * (batch // len(rows) + 1))[:batch]
+    batched, single, sklearn = [], [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        score_many(bundle, rows)
+        batched.append((time.perf_counter() - start) / batch * 1e6)
+        start = time.perf_counter()
+        for row in rows[:200]:
+            score_many(bundle, [row])
+        single.append((time.perf_counter() - start) / 200 * 1e6)
+        start = time.perf_counter()
+        for row in rows[:50]:
+            bundle.pipeline.predict_proba([row])
+        sklearn.append((time.perf_counter() - start) / 50 * 1e6)
+    figure = Figure(
+        f"inference per event, batch {batch}",
+        "us",
+        statistics.median(batched),
+        "single-row call",
+        statistics.median(single),
+        repeats,
+    )
+    return figure, {
+        "batched_us_per_event": round(statistics.median(batched), 2),
+        "single_row_us": round(statistics.median(single), 1),
+        "sklearn_predict_proba_single_row_us": round(statistics.median(sklearn), 1),
+    }
+
+
+async def run(bootstrap: str, repeats: int, seconds: int) -> tuple[list[Figure], dict[str, object]]:
+    through, through_details = await throughput(bootstrap, people=3000, repeats=repeats)
+    late, late_details = await latency(bootstrap, rate=2000, seconds=seconds)
+    infer, infer_details = inference(max(repeats, 5))
+    return [through, late, infer], {
+        "throughput": through_details,
+        "latency": late_details,
+        "inference": infer_details,
+    }

@@ -242,28 +242,23 @@ def to_record(
     )
 
 
-# uuid.uuid5 and str(uuid.UUID) spelled out: the same values at a third of the cost.
+# uuid.uuid5 and str(uuid.UUID) spelled out on hex strings: the same values, a third of the cost.
 _ID_HASH = hashlib.sha1(MESSAGE_ID_NAMESPACE.bytes, usedforsecurity=False)
-_UUID_KEEP = 0xFFFFFFFF_FFFF_0FFF_3FFF_FFFFFFFFFFFF  # clears the version and variant bits
-_V5_SET = 0x00000000_0000_5000_8000_000000000000  # version 5, RFC 4122 variant
-_V4_SET = 0x00000000_0000_4000_8000_000000000000
-
-
-def _uuid_str(n: int) -> str:
-    x = f"{n:032x}"
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122 variant nibble
 
 
 def event_id(workspace_id: str, message_id: str) -> str:
     """str(uuid5(MESSAGE_ID_NAMESPACE, "workspace_id:message_id")): the dedupe key downstream."""
     digest = _ID_HASH.copy()
     digest.update(f"{workspace_id}:{message_id}".encode())
-    return _uuid_str(int.from_bytes(digest.digest()[:16]) & _UUID_KEEP | _V5_SET)
+    h = digest.hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def _new_message_id() -> str:
     """Unique, not secret: a random UUID (version 4) without a getrandom() call per event."""
-    return _uuid_str(_random.getrandbits(128) & _UUID_KEEP | _V4_SET)
+    h = _random.randbytes(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -35,17 +35,12 @@ async def histories(
         .group_by(lead_stages.c.lead_id)
     )
     converted: dict[str, datetime] = {lead_id: at for lead_id, at in reached if lead_id in found}
-    rows = await session.execute(
-        select(
-            lead_events.c.lead_id,
-            lead_events.c.type,
-            lead_events.c.payload,
-            lead_events.c.occurred_at,
-        )
-        .order_by(lead_events.c.lead_id, lead_events.c.occurred_at)
-        .execution_options(yield_per=5000)
-    )
-    for lead_id, kind, payload, at in rows:
+    events = select(
+        lead_events.c.lead_id, lead_events.c.type, lead_events.c.payload, lead_events.c.occurred_at
+    ).order_by(lead_events.c.lead_id, lead_events.c.occurred_at)
+    if workspace_id is not None:
+        events = events.where(lead_events.c.workspace_id == workspace_id)
+    async for lead_id, kind, payload, at in await session.stream(events):
         person = found.get(lead_id)
         if person is None:
             continue

@@ -11,7 +11,7 @@ from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.scoring import maintenance, store
+from services.scoring import maintenance, rules, store
 from services.scoring.config import ScoringConfig, Thresholds
 from shared.db.migrations import upgrade
 from shared.events import Topics
@@ -243,3 +243,46 @@ async def test_anonymous_leads_never_identified_are_purged_after_the_retention(
     with pytest.raises(NoResultFound):
         await scoring.lead(drifter["id"])
     assert (await scoring.lead(known["id"]))["id"] == known["id"]
+
+
+async def test_point_rules_keep_a_ledger_whose_sum_is_the_named_score(scoring: Scoring) -> None:
+    ws = f"ws_{uuid.uuid4().hex[:8]}"
+    config = ScoringConfig.model_validate(
+        {
+            "point_rules": {
+                "rules": [
+                    {
+                        "id": "c-level",
+                        "kind": "fit",
+                        "score": "fit_points",
+                        "trait": "title",
+                        "op": "matches",
+                        "value": "ceo|cto",
+                        "points": 20,
+                    },
+                    {
+                        "id": "pricing",
+                        "kind": "engagement",
+                        "score": "engagement_points",
+                        "event_type": "page",
+                        "path_contains": "/pricing",
+                        "points": 10,
+                        "cap": 25,
+                        "half_life_days": 7,
+                    },
+                ]
+            }
+        }
+    )
+    async with scoring.sessions() as session, session.begin():
+        await store.save_config(session, ws, config)
+    await scoring.apply(envelopes_from(keen_buyer(), ws), batch=4)
+    lead = await scoring.lead_by(ws, "user", "u-ceo")
+    async with scoring.sessions() as session:
+        ledger = (await store.ledger(session, [lead["id"]]))[lead["id"]]
+    assert {e.rule_id for e in ledger} == {"c-level", "pricing"}
+    at = lead["last_seen_at"]
+    expected = rules.scores(config.point_rules, ledger, at)
+    assert 20 < expected["engagement_points"] <= 25 + 1e-9  # the cap holds on what is current
+    assert lead["rule_scores"] == {k: round(v, 2) for k, v in expected.items()}
+    assert lead["rule_scores"]["fit_points"] == 20

@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from bench.harness import Figure
 from bench.ingest import _rss_kib
@@ -32,10 +34,27 @@ from services.scoring.live_models import default_bundle
 from services.scoring.scorer import score_many
 from services.scoring.simulate import simulate
 from shared.bus import KafkaPublisher, create_producer, ensure_topics, publish, topic_partitions
+from shared.db import create_engine
 from shared.events import Envelope, Topics, decode
 from tests.integration.scoring_support import envelopes_from
 
 CLI = [sys.executable, "-m", "services.cli"]
+
+
+async def fresh_database() -> str:
+    """A new, empty database for one run (a new deployment), next to the configured one: its
+    URL. Leads left by an earlier run would keep the decay job busy and blur the figures."""
+    url = make_url(os.environ["DATABASE_URL"])
+    name = "leadflow_bench_scoring"
+    admin = create_engine(url.render_as_string(False), pool_size=1)
+    try:
+        async with admin.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'drop database if exists "{name}" with (force)'))
+            await conn.execute(text(f'create database "{name}"'))
+    finally:
+        await admin.dispose()
+    return url.set(database=name).render_as_string(False)
 
 
 @contextmanager
@@ -107,8 +126,9 @@ async def throughput(bootstrap: str, people: int, repeats: int) -> tuple[Figure,
             await producer.stop()
         n = len(envelopes)
         baselines.append(await bare_consume(bootstrap, topics.touchpoints, n))
+        database = await fresh_database()
         port = 18102
-        with service("scoring", port, topics) as proc:
+        with service("scoring", port, topics, DATABASE_URL=database) as proc:
             first = None
             while (done := applied(port)) < n:
                 if done and first is None:
@@ -136,15 +156,22 @@ async def throughput(bootstrap: str, people: int, repeats: int) -> tuple[Figure,
 
 
 async def latency(bootstrap: str, rate: int, seconds: int) -> tuple[Figure, dict[str, Any]]:
-    """New visitors' first page views sent to ingest at `rate` events/s, in batches of 20:
-    each makes a new lead, whose lead.lifecycle_changed (-> subscriber) is timed from the
-    moment ingest received the page view to the moment the relay wrote it to Kafka."""
+    """Simulated traffic (visits, forms, sign-ups, deals of 4,000 people, in their order)
+    sent to ingest at `rate` events/s in batches of 20, stamped now. Every transition it
+    causes (a new visitor, a sign-up, an MQL, a deal) is timed from the moment ingest
+    received the event to the moment scoring's relay wrote lead.lifecycle_changed to Kafka."""
+    messages = [
+        {k: v for k, v in m.items() if k != "timestamp"} for m in simulate(4000, seed=41).messages
+    ]
     topics = Topics(f"blat{uuid.uuid4().hex[:8]}")
     await ensure_topics(bootstrap, topics, partitions=3, replication_factor=1)
-    environ = {**os.environ, "LEADFLOW_TOPIC_PREFIX": topics.prefix}
+    database = await fresh_database()
+    environ = {**os.environ, "LEADFLOW_TOPIC_PREFIX": topics.prefix, "DATABASE_URL": database}
     with (
-        service("ingest", 18103, topics, INGEST_RATE_LIMIT="10000000/second"),
-        service("scoring", 18104, topics),
+        service(
+            "ingest", 18103, topics, INGEST_RATE_LIMIT="10000000/second", DATABASE_URL=database
+        ),
+        service("scoring", 18104, topics, DATABASE_URL=database),
     ):
         out = await asyncio.to_thread(
             subprocess.run,
@@ -161,16 +188,9 @@ async def latency(bootstrap: str, rate: int, seconds: int) -> tuple[Figure, dict
             per_batch, sent = 20, 0
             start = time.perf_counter()
             tasks = []
-            while (elapsed := time.perf_counter() - start) < seconds:
+            while (elapsed := time.perf_counter() - start) < seconds and sent < len(messages):
                 if sent < elapsed * rate:
-                    batch = [
-                        {
-                            "type": "page",
-                            "anonymousId": f"v-{sent + i}",
-                            "properties": {"path": "/"},
-                        }
-                        for i in range(per_batch)
-                    ]
+                    batch = messages[sent : sent + per_batch]
                     tasks.append(
                         asyncio.create_task(client.post("/v1/batch", json={"batch": batch}))
                     )
@@ -181,7 +201,7 @@ async def latency(bootstrap: str, rate: int, seconds: int) -> tuple[Figure, dict
             assert all(a.status_code == 200 for a in answers), {a.status_code for a in answers}
         await asyncio.sleep(3)  # the last transitions
         transitions = await _delays(bootstrap, topics.lead_events, "lead.lifecycle_changed")
-        hops = await _delays(bootstrap, topics.touchpoints, "page")
+        hops = await _delays(bootstrap, topics.touchpoints, None)
     p = statistics.quantiles(transitions, n=100)
     p_hop = statistics.quantiles(hops, n=100)
     figure = Figure(
@@ -195,6 +215,7 @@ async def latency(bootstrap: str, rate: int, seconds: int) -> tuple[Figure, dict
     details = {
         "sent": sent,
         "transitions": len(transitions),
+        "workload": "simulated traffic of 4,000 people in order, stamped now",
         "p50_ms": round(p[49], 1),
         "p99_ms": round(p[98], 1),
         "ingest_hop_p50_ms": round(p_hop[49], 1),
@@ -203,8 +224,9 @@ async def latency(bootstrap: str, rate: int, seconds: int) -> tuple[Figure, dict
     return figure, details
 
 
-async def _delays(bootstrap: str, topic: str, kind: str) -> list[float]:
-    """Per record of this type: Kafka timestamp minus the event's occurred_at, in ms."""
+async def _delays(bootstrap: str, topic: str, kind: str | None) -> list[float]:
+    """Per record of this type (None: any): Kafka timestamp minus the event's occurred_at,
+    in ms."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -217,7 +239,7 @@ async def _delays(bootstrap: str, topic: str, kind: str) -> list[float]:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
                 for record in records:
                     envelope = decode(record.value)
-                    if envelope.type == kind:
+                    if kind is None or envelope.type == kind:
                         at = envelope.occurred_at.timestamp() * 1000
                         delays.append(record.timestamp - at)
         return delays

@@ -57,11 +57,14 @@ class ServiceRuntime:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, inbox=self.inbox, outbox=self.outbox)
 
-    def consume(self, topics: list[str], handler: BatchHandler) -> ConsumerRunner:
+    def consume(
+        self, topics: list[str], handler: BatchHandler, *, whole_poll: bool = False
+    ) -> ConsumerRunner:
         """Start a consumer group member for these topics in the background.
 
-        `handler` gets one partition's batch and applies it in one transaction; wrap a
-        one-message handler in `per_message` to get a transaction per message instead.
+        `handler` gets one partition's batch (with whole_poll: everything one poll returned)
+        and applies it in one transaction; wrap a one-message handler in `per_message` to get
+        a transaction per message instead.
         """
         s = self.settings
         consumer = create_consumer(
@@ -77,6 +80,7 @@ class ServiceRuntime:
             deadletters=self.deadletters,
             service=s.service_name,
             batch_size=s.consumer_batch_size,
+            whole_poll=whole_poll,
         )
         self.consumers.append(runner)
         self.background(runner.run(), f"consumer {topics}")

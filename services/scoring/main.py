@@ -32,7 +32,12 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         runtime.background(
             live.follow(settings.model_poll_seconds), "model follower", cancel_on_stop=True
         )
-        runtime.consume([runtime.topics.touchpoints, runtime.topics.email_events], on_touchpoints)
+        # The handler's cost is mostly per call: one transaction per poll, all partitions.
+        runtime.consume(
+            [runtime.topics.touchpoints, runtime.topics.email_events],
+            on_touchpoints,
+            whole_poll=True,
+        )
         runtime.background(
             maintenance.run_forever(runtime.uow, live, settings, topic),
             "scoring maintenance",

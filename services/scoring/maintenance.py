@@ -35,7 +35,8 @@ from shared.events import utcnow
 
 log = logging.getLogger(__name__)
 STALLABLE = ("lead", "mql", "sql", "opportunity")
-DECAY_HORIZON_DAYS = 365  # after a year idle, engagement has long faded: stop re-checking
+DECAY_HORIZON_DAYS = 365
+RESCORE_PER_ROUND = 5000  # after a year idle, engagement has long faded: stop re-checking
 
 
 async def rescore_due(
@@ -224,12 +225,15 @@ async def run_once(
 ) -> dict[str, int]:
     done = {"rescored": 0, "stalled": 0, "purged": 0}
     stale_before = now - timedelta(hours=settings.rescore_after_hours)
-    while True:
+    # At most RESCORE_PER_ROUND leads a round: after a backfill of old events every lead is
+    # due at once, and the job must not starve the consumer (the rest waits a round).
+    while done["rescored"] < RESCORE_PER_ROUND:
         async with make_uow() as uow:
             n = await rescore_due(uow, models, topic=topic, now=now, stale_before=stale_before)
         done["rescored"] += n
         if n == 0:
             break
+        await asyncio.sleep(0)
     async with make_uow() as uow:
         done["stalled"] = await flag_stalled(uow, topic=topic, now=now)
     older = now - timedelta(days=settings.anonymous_retention_days)

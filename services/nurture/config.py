@@ -1,0 +1,43 @@
+"""A workspace's nurture settings: where and when email may go out, and from whom.
+
+Stored as one JSON document per workspace (`nurture.workspace_settings`); a workspace that
+never saved one gets these defaults.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.nurture.timing import CapRule, SendWindow
+
+Address = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+
+def _default_caps() -> list[CapRule]:
+    return [CapRule(max=1, per=timedelta(days=1)), CapRule(max=3, per=timedelta(days=7))]
+
+
+class NurtureConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field("UTC", description="IANA zone for leads whose own zone is unknown")
+    send_window: SendWindow = Field(default_factory=SendWindow)
+    caps: list[CapRule] = Field(
+        default_factory=_default_caps,
+        description="marketing emails per lead across all sequences (rolling windows)",
+    )
+    rate_per_minute: int = Field(600, ge=1, description="emails per minute for the workspace")
+    from_address: Address = Field("marketing@leadflow.example")
+    from_name: str = Field("LeadFlow", max_length=100)
+    reply_to: Address | None = None
+    require_opt_in: bool = Field(
+        False, description="only mail leads whose traits say email_opt_in: true"
+    )
+    track_opens: bool = True
+    track_clicks: bool = True
+    send_deadline_hours: float = Field(
+        24, gt=0, description="a send not possible this long after it was due expires"
+    )

@@ -95,6 +95,16 @@ leads = Table(
     Column("updated_at", TS, nullable=False, server_default=func.now()),
 )
 
+# How touchpoints name a lead nurture knows (userId, email), from lead events' facts.
+lead_keys = Table(
+    "lead_keys",
+    metadata,
+    Column("workspace_id", String, primary_key=True),
+    Column("kind", String, primary_key=True),  # user | email
+    Column("value", String, primary_key=True),
+    Column("lead_id", String, nullable=False),
+)
+
 enrollments = Table(
     "enrollments",
     metadata,

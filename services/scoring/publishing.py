@@ -26,6 +26,7 @@ def _lead_facts(record: LeadRecord) -> dict[str, Any]:
         "lead_id": record.id,
         "email": record.traits.get("email"),
         "traits": record.traits,
+        "user_ids": record.user_ids,  # how its touchpoints name it, for consumers' look-ups
     }
 
 

@@ -49,6 +49,7 @@ class LeadRecord:
     is_new: bool = False
     changed: bool = False
     fit_cache: tuple[dict[str, Any], dict[str, Any]] | None = None  # (traits, fit_vector)
+    user_ids: list[str] = field(default_factory=list)  # known userIds (set by the Directory)
 
     def fit_inputs(self) -> dict[str, Any]:
         """features.fit_vector of the current traits, worked out once per traits change."""
@@ -139,6 +140,8 @@ class Directory:
             folded.append(other)
         for conflict in resolution.conflicts:
             self.conflicts.append((workspace_id, record.id, conflict, event_id))
-        if any(i.kind in ("user", "email") for i in self.ids_of.get(record.id, ())):
+        known = self.ids_of.get(record.id, set())
+        if any(i.kind in ("user", "email") for i in known):
             record.identified = True
+        record.user_ids = sorted(i.value for i in known if i.kind == "user")
         return record, folded

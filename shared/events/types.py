@@ -69,6 +69,7 @@ class LeadFacts(Payload):
     lead_id: str
     email: str | None = None
     traits: dict[str, Any] = Field(default_factory=dict)
+    user_ids: list[str] = Field(default_factory=list)
 
 
 class LeadScored(LeadFacts):
@@ -135,6 +136,16 @@ class EmailUnsubscribed(EmailEvent):
     pass
 
 
+# --- enrollments: produced by nurture (on the email-events topic) ---
+class EnrollmentEvent(Payload):
+    lead_id: str
+    enrollment_id: str
+    sequence_id: str
+    version: int
+    trigger: str | None = None  # started: what enrolled it (an event id, or manual:...)
+    reason: str | None = None  # exited: why (e.g. "stage:sql", "unsubscribed")
+
+
 # --- workspaces: compacted topic, the one thing every service must know ---
 class WorkspaceChanged(Payload):
     """A workspace's whole current state (the topic is compacted: the last one wins)."""
@@ -163,5 +174,8 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "email.clicked": EmailClicked,
     "email.bounced": EmailBounced,
     "email.unsubscribed": EmailUnsubscribed,
+    "enrollment.started": EnrollmentEvent,
+    "enrollment.exited": EnrollmentEvent,
+    "enrollment.completed": EnrollmentEvent,
     "workspace.changed": WorkspaceChanged,
 }

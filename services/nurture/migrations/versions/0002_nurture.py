@@ -68,6 +68,14 @@ def upgrade() -> None:
         schema=schema,
     )
     op.create_table(
+        "lead_keys",
+        sa.Column("workspace_id", sa.String, primary_key=True),
+        sa.Column("kind", sa.String, primary_key=True),
+        sa.Column("value", sa.String, primary_key=True),
+        sa.Column("lead_id", sa.String, nullable=False),
+        schema=schema,
+    )
+    op.create_table(
         "enrollments",
         sa.Column("id", sa.String, primary_key=True),
         sa.Column("workspace_id", sa.String, nullable=False),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.nurture import models
+from services.nurture import api, enrollment, enrollments_api, models, scheduler
 from services.nurture.settings import NurtureSettings
+from shared.events import Envelope
+from shared.runtime import ServiceRuntime
 from shared.web import create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -15,6 +19,33 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: NurtureSettings | None = None) -> FastAPI:
     settings = settings or NurtureSettings()
+
+    @contextlib.asynccontextmanager
+    async def nurture(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
+        topic = runtime.topics.email_events
+
+        async def on_events(envelopes: Sequence[Envelope]) -> None:
+            async with runtime.uow() as uow:
+                await enrollment.apply_events(uow, envelopes, topic=topic)
+
+        runtime.consume(
+            [runtime.topics.lead_events, runtime.topics.touchpoints, runtime.topics.email_events],
+            on_events,
+        )
+        runtime.background(
+            scheduler.run_forever(
+                runtime.uow, topic=topic, every_seconds=settings.scheduler_every_seconds
+            ),
+            "nurture scheduler",
+            cancel_on_stop=True,
+        )
+        yield
+
     return create_service_app(
-        settings, title="LeadFlow nurture", inbox=models.inbox, outbox=models.outbox
+        settings,
+        title="LeadFlow nurture",
+        inbox=models.inbox,
+        outbox=models.outbox,
+        routers=[api.router, enrollments_api.router],
+        extension=nurture,
     )

@@ -1,0 +1,748 @@
+"""The delivery worker: due sends out over SMTP, each at most once, with their events.
+
+``deliver_due`` takes one batch of due sends (``status = 'queued' AND next_attempt_at <=
+now``, ``FOR UPDATE SKIP LOCKED``: several workers never take the same row) and, in ONE
+transaction per batch, decides each one's fate:
+
+- past its deadline: ``expired`` (no email);
+- no address: ``failed``; the address suppressed (unsubscribed, bounced, complaint, manual),
+  the lead's traits saying ``unsubscribed``, or the workspace requiring opt-in and the
+  lead's ``email_opt_in`` trait not being true: ``suppressed``;
+- outside the workspace's local send window (the lead's IANA zone, else the workspace's):
+  pushed to the window's next opening, or ``expired`` if that is past the deadline;
+- over the per-lead frequency caps (counted over the lead's sent and in-flight sends of
+  every sequence, ``timing.cap_allows``): pushed to when the caps allow it, or ``capped`` if
+  that is past the deadline;
+- over the workspace's rate (``rate_per_minute``, sends sent or in flight in the last
+  minute): pushed back until a slot frees;
+- the template missing or failing to render: ``failed`` with the reason;
+- otherwise rendered (lead context, workspace name, unsubscribe link; click tracking and
+  the open pixel through ingest's ``/t/c/`` and ``/t/o/`` when the workspace wants them)
+  and CLAIMED: ``status = 'sending'``, ``claimed_at``, ``attempts + 1``.
+
+Claims of one workspace are serialized by a transaction-scoped advisory lock on the
+workspace, so caps and the rate hold with several workers (each only waits for another's
+short claim transaction, never for its SMTP traffic).
+
+The batch commits; then the claimed messages go out over the mailer(s) (one SMTP
+connection each, reused), following the never-twice protocol of ``services.nurture.mailer``
+(the ``in-data`` marker is committed right before DATA). Each result is recorded in its own
+transaction, guarded by the claim (``status = 'sending' AND attempts = n``):
+
+- accepted: ``sent`` and ``email.sent`` through the outbox (event id derived from the send
+  id, so it is the same event whoever records it);
+- transient (4xx, connection trouble before DATA): back to ``queued`` with exponential
+  backoff (``BACKOFF_BASE * 2**(attempts-1)``, at most ``BACKOFF_MAX``), inside the send
+  window; ``failed`` when the next try would be past the deadline;
+- permanent (5xx to RCPT or DATA): ``bounced``, the address suppressed (reason
+  ``bounced``, detail the server's reply) and ``email.bounced`` (kind ``hard``); the other
+  sends of the batch are not affected;
+- unknown (connection lost during DATA): ``sent`` with the reason in ``last_error``, never
+  retried.
+
+``recover_interrupted`` applies the restart rule to rows left in ``sending`` by a worker
+that stopped: without the in-data marker they go back to ``queued`` (nothing was delivered),
+with it they are recorded as ``sent`` (outcome unknown) and not sent again.
+``run_forever`` is the loop the service runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import CursorResult, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.nurture import models
+from services.nurture.config import NurtureConfig
+from services.nurture.links import add_open_pixel, track_links
+from services.nurture.mailer import IN_DATA, Mailer, Outcome, compose
+from services.nurture.settings import NurtureSettings
+from services.nurture.templating import RenderError, TemplateParts, lead_context, render
+from services.nurture.timing import cap_allows, next_in_window, resolve_zone
+from services.nurture.unsubscribe import unsubscribe_token, unsubscribe_url
+from shared.db import UnitOfWork
+from shared.email_links import EmailLink, sign
+from shared.events import Envelope
+
+log = logging.getLogger(__name__)
+
+UowFactory = Callable[[], UnitOfWork]
+WorkspaceName = Callable[[str], str | None]
+
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+RATE_PERIOD = timedelta(minutes=1)
+UNKNOWN_AFTER_CRASH = (
+    "outcome unknown: worker stopped during the SMTP transaction; not re-sent to avoid a duplicate"
+)
+UNKNOWN_DURING_DATA = (
+    "outcome unknown: the connection failed during DATA ({detail}); "
+    "not re-sent to avoid a duplicate"
+)
+REQUEUED_AFTER_CRASH = "requeued: worker stopped before DATA; nothing had been delivered"
+
+_EVENT_IDS = uuid.UUID("0c8e4a57-3b1d-4f2e-a9c6-7d5b1e2f8a34")
+_LOCK_SPACE = 7_301_005  # advisory lock namespace: nurture delivery claims, per workspace
+_sends = models.sends
+
+
+def event_id(kind: str, send_id: str) -> uuid.UUID:
+    """The id of a send's ``email.sent`` / ``email.bounced``: one per send, whoever emits it."""
+    return uuid.uuid5(_EVENT_IDS, f"{kind}:{send_id}")
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next try after ``attempts`` failed ones (1 min, 2, 4, ... at most 1 h)."""
+    exponent = max(0, min(attempts - 1, 20))
+    return min(BACKOFF_BASE * (1 << exponent), BACKOFF_MAX)
+
+
+def interrupted_after(settings: NurtureSettings) -> timedelta:
+    """How long a claim may stay in ``sending`` before it counts as abandoned: longer than
+    any live SMTP transaction (connect, MAIL, RCPT, DATA, each bounded by the timeout)."""
+    return timedelta(seconds=5 * settings.smtp_timeout_seconds + 60)
+
+
+@dataclass
+class _Job:
+    """A claimed send, rendered, waiting for its SMTP transaction."""
+
+    row: RowMapping
+    attempts: int  # after the claim: the guard of every later update
+    to: str
+    subject: str
+    message: EmailMessage
+    zone: ZoneInfo
+    config: NurtureConfig
+
+
+@dataclass
+class _Batch:
+    """What one claim transaction knows of the batch's workspaces and leads."""
+
+    configs: dict[str, NurtureConfig] = field(default_factory=dict)
+    leads: dict[tuple[str, str], RowMapping] = field(default_factory=dict)
+    templates: dict[str, RowMapping] = field(default_factory=dict)
+    suppressed: dict[tuple[str, str], str] = field(default_factory=dict)
+    history: dict[tuple[str, str], list[datetime]] = field(default_factory=dict)
+    rate: dict[str, list[datetime]] = field(default_factory=dict)
+
+
+# --- claiming ---------------------------------------------------------------------------
+
+
+def _config(raw: Any, workspace_id: str) -> NurtureConfig:
+    if raw is None:
+        return NurtureConfig()
+    try:
+        return NurtureConfig.model_validate(raw)
+    except ValidationError:
+        log.exception("invalid nurture settings of workspace %s; using defaults", workspace_id)
+        return NurtureConfig()
+
+
+def _address(row: RowMapping, lead: RowMapping | None) -> str | None:
+    candidates: list[Any] = []
+    if lead is not None:
+        traits = lead["traits"] if isinstance(lead["traits"], Mapping) else {}
+        candidates += [lead["email"], traits.get("email")]
+    candidates.append(row["to_email"])
+    for value in candidates:
+        if isinstance(value, str) and "@" in value.strip():
+            return value.strip()
+    return None
+
+
+def _traits(lead: RowMapping | None) -> Mapping[str, Any]:
+    if lead is None or not isinstance(lead["traits"], Mapping):
+        return {}
+    return cast(Mapping[str, Any], lead["traits"])
+
+
+def _zone(traits: Mapping[str, Any], config: NurtureConfig) -> ZoneInfo:
+    return resolve_zone(
+        traits.get("timezone"), traits.get("time_zone"), traits.get("tz"), default=config.timezone
+    )
+
+
+def _in_flight_at() -> Any:
+    """When a send counts for caps and rate: sent_at once sent, claimed_at while sending."""
+    return func.coalesce(_sends.c.sent_at, _sends.c.claimed_at)
+
+
+async def _load(session: AsyncSession, rows: Sequence[RowMapping], now: datetime) -> _Batch:
+    batch = _Batch()
+    workspaces = sorted({r["workspace_id"] for r in rows})
+    pairs = sorted({(r["workspace_id"], r["lead_id"]) for r in rows})
+
+    ws = models.workspace_settings
+    for wid, raw in await session.execute(
+        select(ws.c.workspace_id, ws.c.config).where(ws.c.workspace_id.in_(workspaces))
+    ):
+        batch.configs[wid] = _config(raw, wid)
+    for wid in workspaces:
+        batch.configs.setdefault(wid, NurtureConfig())
+
+    leads = models.leads
+    for lead in (
+        await session.execute(
+            select(leads).where(tuple_(leads.c.workspace_id, leads.c.lead_id).in_(pairs))
+        )
+    ).mappings():
+        batch.leads[(lead["workspace_id"], lead["lead_id"])] = lead
+
+    templates = models.templates
+    template_ids = sorted({r["template_id"] for r in rows})
+    for template in (
+        await session.execute(select(templates).where(templates.c.id.in_(template_ids)))
+    ).mappings():
+        batch.templates[template["id"]] = template
+
+    addresses = sorted(
+        {
+            (r["workspace_id"], address.lower())
+            for r in rows
+            if (address := _address(r, batch.leads.get((r["workspace_id"], r["lead_id"]))))
+        }
+    )
+    if addresses:
+        sup = models.suppressions
+        for wid, email, reason in await session.execute(
+            select(sup.c.workspace_id, sup.c.email, sup.c.reason).where(
+                tuple_(sup.c.workspace_id, sup.c.email).in_(addresses)
+            )
+        ):
+            batch.suppressed[(wid, email)] = reason
+
+    longest = max(
+        (cap.per for config in batch.configs.values() for cap in config.caps),
+        default=timedelta(0),
+    )
+    at = _in_flight_at()
+    if longest > timedelta(0):
+        for wid, lead_id, when in await session.execute(
+            select(_sends.c.workspace_id, _sends.c.lead_id, at).where(
+                tuple_(_sends.c.workspace_id, _sends.c.lead_id).in_(pairs),
+                _sends.c.status.in_(("sent", "sending")),
+                at > now - longest,
+            )
+        ):
+            batch.history.setdefault((wid, lead_id), []).append(when)
+
+    for wid, when in await session.execute(
+        select(_sends.c.workspace_id, at).where(
+            _sends.c.workspace_id.in_(workspaces),
+            _sends.c.status.in_(("sent", "sending")),
+            at > now - RATE_PERIOD,
+        )
+    ):
+        batch.rate.setdefault(wid, []).append(when)
+    return batch
+
+
+async def _set(session: AsyncSession, send_id: str, **values: Any) -> None:
+    await session.execute(update(_sends).where(_sends.c.id == send_id).values(**values))
+
+
+def _render(
+    row: RowMapping,
+    lead: RowMapping | None,
+    template: RowMapping,
+    *,
+    to: str,
+    config: NurtureConfig,
+    settings: NurtureSettings,
+    workspace_name: str,
+    now: datetime,
+) -> tuple[str, EmailMessage]:
+    """The subject and the MIME message of one send (raises on any problem)."""
+    secret = settings.secret_key.get_secret_value()
+    ids = {
+        "workspace_id": row["workspace_id"],
+        "lead_id": row["lead_id"],
+        "email": to,
+        "send_id": row["id"],
+    }
+    unsubscribe = unsubscribe_url(settings.public_url, secret, **ids)
+    facts: dict[str, Any] = {"lead_id": row["lead_id"], "email": to}
+    if lead is not None:
+        for key in ("traits", "score", "fit", "engagement", "stage"):
+            facts[key] = lead[key]
+    context = lead_context(facts)
+    context.update(
+        workspace=workspace_name,
+        unsubscribe_url=unsubscribe,
+        preferences_url=unsubscribe,
+        now=now,
+    )
+    parts = TemplateParts(subject=template["subject"], html=template["html"], text=template["text"])
+    rendered = render(parts, context)
+    html = rendered.html
+    if html:
+        tracking = settings.tracking_url.rstrip("/")
+
+        def link(url: str | None) -> str:
+            return sign(
+                EmailLink(
+                    workspace_id=row["workspace_id"],
+                    lead_key=row["lead_id"],
+                    lead_id=row["lead_id"],
+                    send_id=row["id"],
+                    sequence_id=row["sequence_id"],
+                    step_id=row["step_id"],
+                    url=url,
+                ),
+                secret,
+            )
+
+        if config.track_clicks:
+            html = track_links(html, lambda url: f"{tracking}/t/c/{link(url)}", keep={unsubscribe})
+        if config.track_opens:
+            html = add_open_pixel(html, f"{tracking}/t/o/{link(None)}")
+    message = compose(
+        message_id=row["message_id"] or row["id"],
+        from_address=config.from_address,
+        from_name=config.from_name,
+        to=to,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=html,
+        unsubscribe_url=unsubscribe,
+        unsubscribe_token=unsubscribe_token(secret, **ids),
+        date=now,
+        reply_to=config.reply_to,
+    )
+    return rendered.subject, message
+
+
+async def _claim(
+    uow: UnitOfWork,
+    settings: NurtureSettings,
+    *,
+    now: datetime,
+    limit: int,
+    workspace_name: WorkspaceName | None,
+) -> tuple[int, list[_Job]]:
+    session = uow.session
+    rows = (
+        (
+            await session.execute(
+                select(_sends)
+                .where(_sends.c.status == "queued", _sends.c.next_attempt_at <= now)
+                .order_by(_sends.c.next_attempt_at, _sends.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    if not rows:
+        return 0, []
+    # One claimer per workspace at a time (in a fixed order: no deadlock), so that the
+    # counts below include every other worker's committed claims.
+    for wid in sorted({r["workspace_id"] for r in rows}):
+        await session.execute(select(func.pg_advisory_xact_lock(_LOCK_SPACE, func.hashtext(wid))))
+    batch = await _load(session, rows, now)
+
+    jobs: list[_Job] = []
+    for row in rows:
+        wid, send_id = row["workspace_id"], row["id"]
+        config = batch.configs[wid]
+        lead = batch.leads.get((wid, row["lead_id"]))
+        traits = _traits(lead)
+        deadline: datetime = row["deadline"]
+
+        if now > deadline:
+            await _set(session, send_id, status="expired", last_error="deadline passed")
+            continue
+        to = _address(row, lead)
+        if to is None:
+            await _set(session, send_id, status="failed", last_error="no email address")
+            continue
+        reason = batch.suppressed.get((wid, to.lower()))
+        if reason is None and traits.get("unsubscribed") is True:
+            reason = "unsubscribed (lead traits)"
+        if reason is None and config.require_opt_in and traits.get("email_opt_in") is not True:
+            reason = "no opt-in (the workspace requires email_opt_in)"
+        if reason is not None:
+            await _set(session, send_id, status="suppressed", last_error=f"suppressed: {reason}")
+            continue
+
+        zone = _zone(traits, config)
+        opens = next_in_window(now, zone, config.send_window)
+        if opens > now:
+            if opens > deadline:
+                await _set(
+                    session, send_id, status="expired", last_error="no send window before deadline"
+                )
+            else:
+                await _set(
+                    session, send_id, next_attempt_at=opens, last_error="waiting for send window"
+                )
+            continue
+
+        history = batch.history.setdefault((wid, row["lead_id"]), [])
+        allowed = cap_allows(history, now, config.caps)
+        if allowed is not None:
+            when = next_in_window(allowed, zone, config.send_window)
+            if when > deadline:
+                await _set(
+                    session,
+                    send_id,
+                    status="capped",
+                    last_error=f"frequency cap: next allowed {allowed.isoformat()}, after deadline",
+                )
+            else:
+                await _set(
+                    session,
+                    send_id,
+                    next_attempt_at=when,
+                    last_error=f"frequency cap: pushed to {when.isoformat()}",
+                )
+            continue
+
+        recent = batch.rate.setdefault(wid, [])
+        if len(recent) >= config.rate_per_minute:
+            when = max(min(recent) + RATE_PERIOD, now + timedelta(seconds=1))
+            if when > deadline:
+                await _set(session, send_id, status="expired", last_error="rate limit")
+            else:
+                await _set(session, send_id, next_attempt_at=when, last_error="rate limit")
+            continue
+
+        template = batch.templates.get(row["template_id"])
+        if template is None:
+            await _set(
+                session, send_id, status="failed", last_error=f"no template {row['template_id']}"
+            )
+            continue
+        name = (workspace_name(wid) if workspace_name else None) or wid
+        try:
+            subject, message = _render(
+                row,
+                lead,
+                template,
+                to=to,
+                config=config,
+                settings=settings,
+                workspace_name=name,
+                now=now,
+            )
+        except (RenderError, ValidationError, ValueError, TypeError) as exc:
+            await _set(session, send_id, status="failed", last_error=f"cannot render: {exc}")
+            continue
+
+        attempts = int(row["attempts"]) + 1
+        await _set(
+            session,
+            send_id,
+            status="sending",
+            claimed_at=now,
+            attempts=attempts,
+            to_email=to,
+            last_error=None,
+        )
+        history.append(now)
+        recent.append(now)
+        jobs.append(_Job(row, attempts, to, subject, message, zone, config))
+    return len(rows), jobs
+
+
+# --- sending and recording --------------------------------------------------------------
+
+
+def _claimed(job: _Job) -> Any:
+    return (
+        (_sends.c.id == job.row["id"])
+        & (_sends.c.status == "sending")
+        & (_sends.c.attempts == job.attempts)
+    )
+
+
+def _payload(row: RowMapping, **extra: Any) -> dict[str, Any]:
+    return {
+        "lead_id": row["lead_id"],
+        "send_id": row["id"],
+        "sequence_id": row["sequence_id"],
+        "step_id": row["step_id"],
+        "version": row["version"],
+        "variant_id": row["variant_id"],
+        "template_id": row["template_id"],
+        **extra,
+    }
+
+
+def _event(event_type: str, row: RowMapping, at: datetime, **extra: Any) -> Envelope:
+    return Envelope(
+        id=event_id(event_type, row["id"]),
+        type=event_type,
+        workspace_id=row["workspace_id"],
+        lead_key=row["lead_id"],
+        occurred_at=at,
+        payload=_payload(row, **extra),
+    )
+
+
+def _sent_event(row: RowMapping, at: datetime, *, to: str, subject: str, **extra: Any) -> Envelope:
+    return _event(
+        "email.sent",
+        row,
+        at,
+        to=to,
+        subject=subject,
+        message_id=row["message_id"],
+        **extra,
+    )
+
+
+async def _guarded(session: AsyncSession, job: _Job, **values: Any) -> bool:
+    result = await session.execute(update(_sends).where(_claimed(job)).values(**values))
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
+async def _record(
+    uow_factory: UowFactory, job: _Job, outcome: Outcome, *, topic: str, now: datetime
+) -> None:
+    row = job.row
+    if outcome.kind == "aborted":
+        log.info("send %s: claim lost before DATA; left to its new owner", row["id"])
+        return
+    async with uow_factory() as uow:
+        if outcome.kind in ("accepted", "unknown"):
+            unknown = outcome.kind == "unknown"
+            note = UNKNOWN_DURING_DATA.format(detail=outcome.reply) if unknown else None
+            if await _guarded(uow.session, job, status="sent", sent_at=now, last_error=note):
+                extra = {"outcome_unknown": True} if unknown else {}
+                await uow.emit(
+                    topic, _sent_event(row, now, to=job.to, subject=job.subject, **extra)
+                )
+        elif outcome.kind == "transient":
+            when = next_in_window(now + backoff(job.attempts), job.zone, job.config.send_window)
+            if when > row["deadline"]:
+                await _guarded(
+                    uow.session,
+                    job,
+                    status="failed",
+                    last_error=f"{outcome.reply} (no retry possible before the deadline)",
+                )
+            else:
+                await _guarded(
+                    uow.session,
+                    job,
+                    status="queued",
+                    next_attempt_at=when,
+                    last_error=outcome.reply,
+                )
+        else:  # permanent: a hard bounce of this address only
+            if await _guarded(uow.session, job, status="bounced", last_error=outcome.reply):
+                await uow.session.execute(
+                    pg_insert(models.suppressions)
+                    .values(
+                        workspace_id=row["workspace_id"],
+                        email=job.to.lower(),
+                        reason="bounced",
+                        detail=outcome.reply,
+                    )
+                    .on_conflict_do_nothing()
+                )
+                await uow.emit(
+                    topic,
+                    _event("email.bounced", row, now, kind="hard", detail=outcome.reply, to=job.to),
+                )
+
+
+async def _deliver(
+    uow_factory: UowFactory, mailer: Mailer, job: _Job, *, topic: str, now: datetime
+) -> str:
+    async def in_data() -> bool:
+        async with uow_factory() as uow:
+            return await _guarded(uow.session, job, last_error=IN_DATA)
+
+    try:
+        outcome = await mailer.send(job.message, before_data=in_data)
+    except Exception:
+        # The marker's commit failed (or its answer was lost): DATA was not issued. Give the
+        # send back if the marker is surely absent; otherwise recovery decides later.
+        log.exception("send %s: could not record the in-data marker", job.row["id"])
+        try:
+            async with uow_factory() as uow:
+                await uow.session.execute(
+                    update(_sends)
+                    .where(_claimed(job), _sends.c.last_error.is_distinct_from(IN_DATA))
+                    .values(status="queued", next_attempt_at=now + backoff(job.attempts))
+                )
+        except Exception:
+            log.exception("send %s: left in 'sending' for recovery", job.row["id"])
+        return "error"
+    await _record(uow_factory, job, outcome, topic=topic, now=now)
+    return outcome.kind
+
+
+async def deliver_due(
+    uow_factory: UowFactory,
+    mailer: Mailer | Sequence[Mailer],
+    settings: NurtureSettings,
+    *,
+    topic: str,
+    now: datetime,
+    limit: int = 100,
+    workspace_name: WorkspaceName | None = None,
+) -> int:
+    """Handle up to ``limit`` due sends; returns how many due sends it took (whatever their
+    fate), so a caller knows whether more may be waiting (== limit).
+
+    ``mailer`` may be several mailers (one SMTP connection each): the batch's messages are
+    spread over them. ``topic`` is the email-events topic; ``workspace_name`` gives the
+    ``{{ workspace }}`` of templates (default: the workspace id).
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    async with uow_factory() as uow:
+        taken, jobs = await _claim(
+            uow, settings, now=now, limit=limit, workspace_name=workspace_name
+        )
+    if not jobs:
+        return taken
+    mailers = [mailer] if isinstance(mailer, Mailer) else list(mailer)
+    if not mailers:
+        raise ValueError("at least one mailer is needed")
+    pending = iter(jobs)
+
+    async def work(m: Mailer) -> None:
+        for job in pending:  # a shared iterator: each job goes to exactly one mailer
+            await _deliver(uow_factory, m, job, topic=topic, now=now)
+
+    results = await asyncio.gather(*(work(m) for m in mailers), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return taken
+
+
+@dataclass(frozen=True)
+class Recovered:
+    requeued: int
+    assumed_sent: int
+
+
+async def recover_interrupted(
+    uow_factory: UowFactory,
+    *,
+    older_than: timedelta,
+    topic: str,
+    now: datetime | None = None,
+) -> Recovered:
+    """Sends left in ``sending`` for longer than ``older_than`` (their worker stopped):
+
+    - without the in-data marker, back to ``queued`` (due now): DATA was never issued, so
+      nothing was delivered, and they go out once;
+    - with it, ``sent`` with "outcome unknown" and ``email.sent``: never sent again.
+    """
+    now = now or datetime.now(UTC)
+    cutoff = now - older_than
+    requeued = assumed = 0
+    async with uow_factory() as uow:
+        rows = (
+            (
+                await uow.session.execute(
+                    select(_sends)
+                    .where(
+                        _sends.c.status == "sending",
+                        (_sends.c.claimed_at < cutoff) | _sends.c.claimed_at.is_(None),
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        for row in rows:
+            if row["last_error"] == IN_DATA:
+                at = row["claimed_at"] or now
+                await _set(
+                    uow.session,
+                    row["id"],
+                    status="sent",
+                    sent_at=at,
+                    last_error=UNKNOWN_AFTER_CRASH,
+                )
+                await uow.emit(
+                    topic,
+                    _sent_event(
+                        row, at, to=row["to_email"] or "", subject="", outcome_unknown=True
+                    ),
+                )
+                assumed += 1
+            else:
+                await _set(
+                    uow.session,
+                    row["id"],
+                    status="queued",
+                    next_attempt_at=now,
+                    last_error=REQUEUED_AFTER_CRASH,
+                )
+                requeued += 1
+    if requeued or assumed:
+        log.warning(
+            "recovered interrupted sends: %d requeued (never reached DATA), %d assumed sent",
+            requeued,
+            assumed,
+        )
+    return Recovered(requeued, assumed)
+
+
+async def run_forever(
+    uow_factory: UowFactory,
+    mailer: Mailer | Sequence[Mailer],
+    settings: NurtureSettings,
+    *,
+    topic: str,
+    stop: asyncio.Event | None = None,
+    limit: int = 100,
+    recover_every: timedelta = timedelta(minutes=1),
+    workspace_name: WorkspaceName | None = None,
+) -> None:
+    """Deliver until ``stop`` is set (or the task is cancelled): a batch right after a full
+    one, else every ``scheduler_every_seconds``; recovery at start and every
+    ``recover_every``. Errors are logged and retried (the database may be restarting)."""
+    stop = stop or asyncio.Event()
+    last_recovery: datetime | None = None
+    while not stop.is_set():
+        now = datetime.now(UTC)
+        taken = 0
+        try:
+            if last_recovery is None or now - last_recovery >= recover_every:
+                await recover_interrupted(
+                    uow_factory, older_than=interrupted_after(settings), topic=topic, now=now
+                )
+                last_recovery = now
+            taken = await deliver_due(
+                uow_factory,
+                mailer,
+                settings,
+                topic=topic,
+                now=now,
+                limit=limit,
+                workspace_name=workspace_name,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("nurture delivery round failed; retrying")
+        if taken < limit:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=settings.scheduler_every_seconds)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.nurture import api, enrollment, enrollments_api, models, scheduler
+from services.nurture import api, delivery, enrollment, enrollments_api, models, scheduler
+from services.nurture.mailer import Mailer
 from services.nurture.settings import NurtureSettings
-from shared.events import Envelope
+from services.nurture.unsubscribe import unsubscribe_router
+from shared.events import Envelope, Topics
 from shared.runtime import ServiceRuntime
 from shared.web import create_service_app
 
@@ -39,9 +41,25 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
             "nurture scheduler",
             cancel_on_stop=True,
         )
-        yield
+        mailer = Mailer.from_settings(settings)
 
-    return create_service_app(
+        def workspace_name(workspace_id: str) -> str:
+            found = runtime.directory.get(workspace_id)
+            return found.name if found else workspace_id
+
+        runtime.background(
+            delivery.run_forever(
+                runtime.uow, [mailer], settings, topic=topic, workspace_name=workspace_name
+            ),
+            "nurture delivery",
+            cancel_on_stop=True,
+        )
+        try:
+            yield
+        finally:
+            await mailer.close()
+
+    app = create_service_app(
         settings,
         title="LeadFlow nurture",
         inbox=models.inbox,
@@ -49,3 +67,12 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
         routers=[api.router, enrollments_api.router],
         extension=nurture,
     )
+    # Recipients' one-click unsubscribe (no API key: the signed token is the proof).
+    app.include_router(
+        unsubscribe_router(
+            uow_factory=lambda: app.state.runtime.uow(),
+            secret=settings.secret_key.get_secret_value(),
+            topic=Topics(settings.topic_prefix).email_events,
+        )
+    )
+    return app

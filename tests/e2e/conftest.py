@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from tests.integration.conftest import bootstrap, database_url, engine  # noqa: F401  (shared fixtures)
+from tests.integration.conftest import bootstrap, database_url, engine, smtp  # noqa: F401  (shared fixtures)
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = os.environ.get("LEADFLOW_CHROMIUM", "/usr/bin/chromium")

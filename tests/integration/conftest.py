@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import text
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.bus import ensure_topics
 from shared.db import create_engine
 from shared.events import Topics
+from tests.integration.smtp_support import Recorder, running_smtp
 from tests.integration.support import TestSchema
 
 
@@ -69,3 +70,10 @@ async def schema(engine: AsyncEngine) -> AsyncIterator[TestSchema]:
     yield schema
     async with engine.begin() as conn:
         await conn.execute(text(f'drop schema "{schema.name}" cascade'))
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, int]]:
+    """A real SMTP server (aiosmtpd) for this test: its recorder and port."""
+    with running_smtp() as server:
+        yield server

@@ -84,10 +84,11 @@ async def ingest_server(**settings: str) -> AsyncIterator[IngestServer]:
 
 @contextlib.asynccontextmanager
 async def service_server(
-    service: str, prefix: str | None = None, **settings: str
+    service: str, prefix: str | None = None, port: int | None = None, **settings: str
 ) -> AsyncIterator[IngestServer]:
-    """Start `leadflow serve SERVICE` on its own port; `prefix` shares topics with another."""
-    port = free_port()
+    """Start `leadflow serve SERVICE` on its own port (or `port`); `prefix` shares topics
+    with another."""
+    port = port or free_port()
     topics = Topics(prefix or f"t{uuid.uuid4().hex[:10]}")
     env = {
         **os.environ,

@@ -6,23 +6,14 @@ with SQLAlchemy's schema_translate_map), so no other test's sends can be claimed
 
 from __future__ import annotations
 
-import email
-import socket
-import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from email import policy
 from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope as SMTPEnvelope
-from aiosmtpd.smtp import Session
 from fastapi import FastAPI
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,78 +28,11 @@ from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
 from shared.email_links import verify
 from shared.events import Envelope, decode
+from tests.integration.smtp_support import Recorder
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)  # a Monday, inside the default 09-17 window
 TOPIC = "test.email-events"
 SECRET = "integration-secret"
-
-
-# --- an SMTP server that records what it received ----------------------------------------
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-
-@dataclass
-class Recorder:
-    """aiosmtpd handler: records accepted messages; refuses some recipients."""
-
-    refuse: set[str] = field(default_factory=set)  # 550 at RCPT
-    tempfail_once: set[str] = field(default_factory=set)  # 451 once at RCPT
-    received: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_RCPT(
-        self,
-        server: SMTPServer,
-        session: Session,
-        envelope: SMTPEnvelope,
-        address: str,
-        rcpt_options: list[str],
-    ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 <" + address + ">: no such user"
-        with self.lock:
-            if address in self.tempfail_once:
-                self.tempfail_once.discard(address)
-                return "451 4.3.0 mailbox busy, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(
-        self, server: SMTPServer, session: Session, envelope: SMTPEnvelope
-    ) -> str:
-        content = envelope.original_content or b""
-        parsed = email.message_from_bytes(content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        with self.lock:
-            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed))
-        return "250 2.0.0 queued"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [r.message for r in self.received if address in r.rcpt_tos]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, int]]:
-    recorder = Recorder()
-    port = _free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield recorder, port
-    finally:
-        controller.stop()
 
 
 # --- the database ---------------------------------------------------------------------------

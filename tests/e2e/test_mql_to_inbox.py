@@ -1,0 +1,131 @@
+"""Across ingest, scoring and nurture with a real SMTP server: a visitor who becomes an MQL
+is enrolled in the workspace's sequence, receives its first email with working unsubscribe
+headers, and after one-click unsubscribing is out of the sequence."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from tests.e2e.test_ingest_to_scoring import keen_buyer_batch
+from tests.integration.ingest_server import free_port, service_server
+from tests.integration.smtp_support import Recorder
+from tests.integration.support import wait_for
+
+WELCOME = {
+    "name": "welcome",
+    "subject": "Welcome, {{ lead.first_name | default('there') }}",
+    "html": "<p>Hi {{ lead.first_name | default('there') }},</p>"
+    '<p><a href="https://leadflow.example/guide">Read the guide</a></p>'
+    '<p><a data-leadflow="unsubscribe" href="{{ unsubscribe_url }}">Unsubscribe</a></p>',
+    "text": "Hi {{ lead.first_name | default('there') }}, the guide: https://leadflow.example/guide",
+}
+
+
+def sequence(template_id: str) -> dict[str, Any]:
+    return {
+        "name": "MQL welcome",
+        "definition": {
+            "trigger": {"kind": "stage_entered", "stage": "mql"},
+            "steps": [
+                {"kind": "email", "id": "welcome", "template_id": template_id},
+                {"kind": "wait", "id": "later", "duration": "P2D"},
+                {"kind": "email", "id": "follow-up", "template_id": template_id},
+            ],
+            "exit": {"stages": ["sql", "customer"]},
+            "reentry": {"policy": "never"},
+        },
+    }
+
+
+async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
+    smtp: tuple[Recorder, int],
+) -> None:
+    recorder, smtp_port = smtp
+    nurture_port = free_port()
+    async with (
+        service_server("ingest") as ingest,
+        service_server("scoring", prefix=ingest.topics.prefix) as scoring,
+        service_server(
+            "nurture",
+            prefix=ingest.topics.prefix,
+            port=nurture_port,
+            NURTURE_SMTP_PORT=str(smtp_port),
+            NURTURE_PUBLIC_URL=f"http://127.0.0.1:{nurture_port}",
+            NURTURE_TRACKING_URL=ingest.url,
+            NURTURE_SCHEDULER_EVERY_SECONDS="0.2",
+        ) as nurture,
+    ):
+        ws = ingest.create_workspace()
+        auth = {"Authorization": f"Bearer {ws['api_key']}"}
+        track = httpx.AsyncClient(base_url=ingest.url, auth=(ws["write_key"], ""))
+        api = httpx.AsyncClient(base_url=nurture.url, headers=auth)
+        leads = httpx.AsyncClient(base_url=scoring.url, headers=auth)
+        async with track, api, leads:
+            await wait_for(
+                lambda: _status(api.get("/v1/nurture/config"), 200),
+                within=30,
+                what="nurture knows the key",
+            )
+            # Any time of day is inside the window, so the test does not depend on the clock.
+            anytime = {"start": "00:00", "end": "23:59", "days": [1, 2, 3, 4, 5, 6, 7]}
+            config = await api.put("/v1/nurture/config", json={"send_window": anytime, "caps": []})
+            assert config.status_code == 200, config.text
+            template = await api.post("/v1/templates", json=WELCOME)
+            assert template.status_code == 201, template.text
+            created = await api.post("/v1/sequences", json=sequence(template.json()["id"]))
+            assert created.status_code == 201, created.text
+            seq_id = created.json()["id"]
+            assert (await api.post(f"/v1/sequences/{seq_id}/activate")).status_code == 200
+
+            await wait_for(lambda: ingest.knows(ws["write_key"]), within=15, what="workspace")
+            batch = keen_buyer_batch("b-9", "u-9", "grace@navy.example")
+            batch["batch"][2]["traits"]["first_name"] = "Grace"
+            assert (await track.post("/v1/batch", json=batch)).status_code == 200
+
+            await wait_for(
+                lambda: bool(recorder.to("grace@navy.example")), within=60, what="the welcome email"
+            )
+            [mail] = recorder.to("grace@navy.example")
+            assert mail["Subject"] == "Welcome, Grace"
+            assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            unsubscribe = mail["List-Unsubscribe"].split(",")[0].strip().strip("<>")
+            assert unsubscribe.startswith(f"http://127.0.0.1:{nurture_port}/u/")
+            html = mail.get_body(("html",)).get_content()
+            assert f"{ingest.url}/t/c/" in html  # the guide link is tracked through ingest
+
+            # A link scanner's GET shows a page and changes nothing; the one-click POST
+            # unsubscribes, and the enrollment ends at once.
+            async with httpx.AsyncClient() as recipient:
+                page = await recipient.get(unsubscribe)
+                assert page.status_code == 200
+                enrollments = (
+                    await api.get("/v1/enrollments", params={"sequence_id": seq_id})
+                ).json()
+                assert [e["status"] for e in enrollments] == ["active"]
+                done = await recipient.post(
+                    unsubscribe,
+                    content="List-Unsubscribe=One-Click",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
+                assert done.status_code == 200
+
+            async def exited() -> bool:
+                rows = (await api.get("/v1/enrollments", params={"sequence_id": seq_id})).json()
+                return [(e["status"], e["exit_reason"]) for e in rows] == [
+                    ("exited", "unsubscribed")
+                ]
+
+            await wait_for(exited, within=30, what="the enrollment to end on unsubscribe")
+            suppressed = (await api.get("/v1/suppressions")).json()["items"]
+            assert [(s["email"], s["reason"]) for s in suppressed] == [
+                ("grace@navy.example", "unsubscribed")
+            ]
+            await asyncio.sleep(1)
+            assert len(recorder.to("grace@navy.example")) == 1
+
+
+async def _status(response: Any, code: int) -> bool:
+    return bool((await response).status_code == code)

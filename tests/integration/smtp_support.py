@@ -1,0 +1,78 @@
+"""A real SMTP server (aiosmtpd) for tests: records what it accepted, refuses on demand."""
+
+from __future__ import annotations
+
+import email
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope as SMTPEnvelope
+from aiosmtpd.smtp import Session
+
+from tests.integration.ingest_server import free_port
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class Recorder:
+    """aiosmtpd handler: records accepted messages; refuses some recipients."""
+
+    refuse: set[str] = field(default_factory=set)  # 550 at RCPT
+    tempfail_once: set[str] = field(default_factory=set)  # 451 once at RCPT
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self,
+        server: SMTPServer,
+        session: Session,
+        envelope: SMTPEnvelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 <" + address + ">: no such user"
+        with self.lock:
+            if address in self.tempfail_once:
+                self.tempfail_once.discard(address)
+                return "451 4.3.0 mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(
+        self, server: SMTPServer, session: Session, envelope: SMTPEnvelope
+    ) -> str:
+        content = envelope.original_content or b""
+        parsed = email.message_from_bytes(content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        with self.lock:
+            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed))
+        return "250 2.0.0 queued"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [r.message for r in self.received if address in r.rcpt_tos]
+
+
+@contextmanager
+def running_smtp() -> Iterator[tuple[Recorder, int]]:
+    """An aiosmtpd server on 127.0.0.1 and a free port, recording into a Recorder."""
+    recorder = Recorder()
+    port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield recorder, port
+    finally:
+        controller.stop()

@@ -570,6 +570,13 @@ async def change_status(
     target = _TRANSITIONS[action][1]
     if found.status == target:
         return found
+    if action == "resume":
+        # Paused time does not count against a queued send's deadline: nobody is skipped.
+        await session.execute(
+            update(sends)
+            .where(sends.c.sequence_id == sequence_id, sends.c.status == "queued")
+            .values(deadline=sends.c.deadline + (func.now() - found.updated_at))
+        )
     row = (
         await session.execute(
             update(sequences)

@@ -341,7 +341,14 @@ async def _claim(
         (
             await session.execute(
                 select(_sends)
-                .where(_sends.c.status == "queued", _sends.c.next_attempt_at <= now)
+                .where(
+                    _sends.c.status == "queued",
+                    _sends.c.next_attempt_at <= now,
+                    # A paused sequence's sends wait (resume extends their deadlines).
+                    _sends.c.sequence_id.in_(
+                        select(models.sequences.c.id).where(models.sequences.c.status == "active")
+                    ),
+                )
                 .order_by(_sends.c.next_attempt_at, _sends.c.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)

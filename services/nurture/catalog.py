@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, func, select, text, tuple_, update
+from sqlalchemy import DateTime, and_, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -575,7 +575,10 @@ async def change_status(
         await session.execute(
             update(sends)
             .where(sends.c.sequence_id == sequence_id, sends.c.status == "queued")
-            .values(deadline=sends.c.deadline + (func.now() - found.updated_at))
+            .values(
+                deadline=sends.c.deadline
+                + (func.now() - literal(found.updated_at, DateTime(timezone=True)))
+            )
         )
     row = (
         await session.execute(

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.nurture import models
@@ -110,6 +111,18 @@ class Nurture:
             "next_attempt_at": due,
         }
         values.update(extra)
+        async with self.engine.begin() as conn:  # sends go out only for active sequences
+            await conn.execute(
+                pg_insert(models.sequences)
+                .values(
+                    id=values["sequence_id"],
+                    workspace_id=ws,
+                    name="s",
+                    status="active",
+                    current_version=3,
+                )
+                .on_conflict_do_nothing()
+            )
         await self.add(models.sends, **values)
         return send_id
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Res
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from services.nurture import catalog, templating
+from services.nurture import catalog, results, templating
 from services.nurture.catalog import Action, Status, SuppressionReason
 from services.nurture.config import NurtureConfig
 from services.nurture.sequences import SequenceDefinition
@@ -389,6 +389,18 @@ async def get_version(
         created_at=found.created_at,
         definition=catalog.definition_json(found.definition),
     )
+
+
+@router.get(
+    "/sequences/{sequence_id}/results",
+    tags=["sequences"],
+    summary="Results per step and A/B variant: sent, opened, clicked, unsubscribed, bounced",
+)
+async def get_results(request: Request, workspace: Workspace, sequence_id: str) -> dict[str, Any]:
+    async with request.app.state.runtime.sessions() as session:
+        if await catalog.get_sequence(session, workspace.id, sequence_id) is None:
+            raise _not_found("sequence", sequence_id)
+        return await results.sequence_results(session, workspace.id, sequence_id)
 
 
 async def _transition(

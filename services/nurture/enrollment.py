@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +56,7 @@ async def apply_events(uow: UnitOfWork, envelopes: Sequence[Envelope], *, topic:
             await _merge(session, ws, lead_id, list(e.payload.get("merged_lead_ids") or []))
             continue
         await _remember(session, e, lead_id)
+        await _engagement(session, e)
         if ws not in active:
             active[ws] = await active_sequences(session, ws)
         await _exit_if_met(uow, e, lead_id, topic=topic)
@@ -146,6 +147,29 @@ async def _remember(session: AsyncSession, e: Envelope, lead_id: str) -> None:
             .where(leads.c.workspace_id == e.workspace_id, leads.c.lead_id == lead_id)
             .values(events=recent)
         )
+
+
+async def _engagement(session: AsyncSession, e: Envelope) -> None:
+    """Opens, clicks and unsubscribes counted on the send they came from (results per step
+    and variant)."""
+    send = e.payload.get("send_id")
+    if not send or e.type not in ("email.opened", "email.clicked", "email.unsubscribed"):
+        return
+    mine = (sends.c.id == str(send)) & (sends.c.workspace_id == e.workspace_id)
+    at = e.occurred_at
+    values: dict[str, Any]
+    if e.type == "email.opened":
+        values = {"opens": sends.c.opens + 1, "opened_at": func.coalesce(sends.c.opened_at, at)}
+    elif e.type == "email.clicked":
+        # A click proves the email was opened, even when images were blocked.
+        values = {
+            "clicks": sends.c.clicks + 1,
+            "clicked_at": func.coalesce(sends.c.clicked_at, at),
+            "opened_at": func.coalesce(sends.c.opened_at, at),
+        }
+    else:
+        values = {"unsubscribed_at": func.coalesce(sends.c.unsubscribed_at, at)}
+    await session.execute(update(sends).where(mine).values(**values))
 
 
 async def active_sequences(session: AsyncSession, workspace_id: str) -> list[Active]:

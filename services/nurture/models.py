@@ -150,8 +150,15 @@ sends = Table(
     Column("claimed_at", TS),
     Column("sent_at", TS),
     Column("created_at", TS, nullable=False, server_default=func.now()),
+    # engagement, from ingest's open pixel and click links, and the unsubscribe endpoint
+    Column("opens", Integer, nullable=False, server_default="0"),
+    Column("clicks", Integer, nullable=False, server_default="0"),
+    Column("opened_at", TS),
+    Column("clicked_at", TS),
+    Column("unsubscribed_at", TS),
     Index("ix_sends_due", "next_attempt_at", postgresql_where=text("status = 'queued'")),
     Index("ix_sends_lead", "workspace_id", "lead_id", "sent_at"),
+    Index("ix_sends_workspace_sent", "workspace_id", "sent_at"),
 )
 
 suppressions = Table(

@@ -5,6 +5,7 @@ headers, and after one-click unsubscribing is out of the sequence."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -94,7 +95,27 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
             unsubscribe = mail["List-Unsubscribe"].split(",")[0].strip().strip("<>")
             assert unsubscribe.startswith(f"http://127.0.0.1:{nurture_port}/u/")
             html = mail.get_body(("html",)).get_content()
-            assert f"{ingest.url}/t/c/" in html  # the guide link is tracked through ingest
+            [tracked] = re.findall(rf'href="({re.escape(ingest.url)}/t/c/[^"]+)"', html)
+
+            # The reader clicks: ingest redirects to the guide and the click comes back as a
+            # touchpoint, counted on the send (results per step) and in the lead's score.
+            async with httpx.AsyncClient() as reader:
+                click = await reader.get(tracked)
+            assert click.status_code in (302, 307)
+            assert click.headers["location"] == "https://leadflow.example/guide"
+
+            async def clicked() -> bool:
+                found = (await api.get(f"/v1/sequences/{seq_id}/results")).json()
+                return [(s["step_id"], s["sent"], s["clicked"]) for s in found["steps"]] == [
+                    ("welcome", 1, 1)
+                ]
+
+            await wait_for(clicked, within=30, what="the click in the sequence's results")
+            lead = (await leads.get("/v1/leads", params={"email": "grace@navy.example"})).json()
+            [summary] = lead["items"]
+            await wait_for(
+                lambda: _clicks(leads, summary["id"], 1), within=30, what="the click in scoring"
+            )
 
             # A link scanner's GET shows a page and changes nothing; the one-click POST
             # unsubscribes, and the enrollment ends at once.
@@ -125,6 +146,11 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
             ]
             await asyncio.sleep(1)
             assert len(recorder.to("grace@navy.example")) == 1
+
+
+async def _clicks(leads: httpx.AsyncClient, lead_id: str, n: int) -> bool:
+    found = (await leads.get(f"/v1/leads/{lead_id}")).json()
+    return bool(found["features"]["email_clicks_7d"] == n)
 
 
 async def _status(response: Any, code: int) -> bool:

@@ -1,0 +1,77 @@
+"""How a sequence performs: per step and A/B variant, and for the whole sequence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Integer, and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.nurture.models import enrollments, sends
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+async def sequence_results(
+    session: AsyncSession, workspace_id: str, sequence_id: str
+) -> dict[str, Any]:
+    """{"enrollments": {...}, "steps": [{version, step_id, variant_id, sent, opened, ...}]}.
+
+    Rates are per email sent; "reached_goal" counts enrollments that exited on one of the
+    sequence's goals (a stage such as sql, or an event such as Demo Booked)."""
+
+    def count(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0)).cast(Integer)
+
+    rows = await session.execute(
+        select(
+            sends.c.version,
+            sends.c.step_id,
+            sends.c.variant_id,
+            count(sends.c.status == "sent").label("sent"),
+            count(sends.c.status == "bounced").label("bounced"),
+            count(and_(sends.c.status == "sent", sends.c.opened_at.is_not(None))).label("opened"),
+            count(and_(sends.c.status == "sent", sends.c.clicked_at.is_not(None))).label("clicked"),
+            count(sends.c.unsubscribed_at.is_not(None)).label("unsubscribed"),
+            count(sends.c.status.in_(("queued", "sending"))).label("pending"),
+            count(sends.c.status.in_(("expired", "capped", "suppressed", "failed"))).label(
+                "not_sent"
+            ),
+        )
+        .where(sends.c.workspace_id == workspace_id, sends.c.sequence_id == sequence_id)
+        .group_by(sends.c.version, sends.c.step_id, sends.c.variant_id)
+        .order_by(sends.c.version, sends.c.step_id, sends.c.variant_id)
+    )
+    steps = []
+    for r in rows:
+        row = dict(r._mapping)
+        row |= {
+            "open_rate": _rate(row["opened"], row["sent"]),
+            "click_rate": _rate(row["clicked"], row["sent"]),
+            "unsubscribe_rate": _rate(row["unsubscribed"], row["sent"]),
+            "bounce_rate": _rate(row["bounced"], row["sent"] + row["bounced"]),
+        }
+        steps.append(row)
+    goal = enrollments.c.exit_reason.like("stage:%") | enrollments.c.exit_reason.like("event:%")
+    totals = (
+        await session.execute(
+            select(
+                func.count().label("enrolled"),
+                count(enrollments.c.status == "active").label("active"),
+                count(enrollments.c.status == "completed").label("completed"),
+                count(enrollments.c.status == "exited").label("exited"),
+                count(and_(enrollments.c.status == "exited", goal)).label("reached_goal"),
+            ).where(
+                enrollments.c.workspace_id == workspace_id,
+                enrollments.c.sequence_id == sequence_id,
+            )
+        )
+    ).one()
+    counts = {k: int(v or 0) for k, v in totals._mapping.items()}
+    summary: dict[str, Any] = {
+        **counts,
+        "goal_rate": _rate(counts["reached_goal"], counts["enrolled"]),
+    }
+    return {"enrollments": summary, "steps": steps}

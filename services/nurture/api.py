@@ -4,6 +4,7 @@ sequences.py."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from services.nurture import catalog, results, templating
 from services.nurture.catalog import Action, Status, SuppressionReason
 from services.nurture.config import NurtureConfig
+from services.nurture.mailer import Mailer, compose
 from services.nurture.sequences import SequenceDefinition
 from services.nurture.templating import TemplateParts
 from shared.auth import api_workspace
@@ -290,6 +292,54 @@ async def preview_template(
     template_id: str,
     body: Annotated[PreviewIn, Body()],
 ) -> PreviewOut:
+    rendered = await _render_for(request, workspace, template_id, body)
+    return PreviewOut(subject=rendered.subject, html=rendered.html, text=rendered.text)
+
+
+class TestSendIn(PreviewIn):
+    to: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+
+@router.post(
+    "/templates/{template_id}/test-send",
+    tags=["templates"],
+    summary="Send the template, rendered for a lead (or given facts), to an address you give",
+)
+async def test_send(
+    request: Request, workspace: Workspace, template_id: str, body: TestSendIn
+) -> dict[str, Any]:
+    rendered = await _render_for(request, workspace, template_id, body)
+    async with request.app.state.runtime.sessions() as session:
+        config = await catalog.config_of(session, workspace.id)
+    settings = request.app.state.settings
+    public_url = str(settings.public_url).rstrip("/")
+    message = compose(
+        message_id=f"test-{uuid.uuid4().hex}@leadflow",
+        from_address=config.from_address,
+        from_name=config.from_name,
+        to=body.to,
+        subject=f"[Test] {rendered.subject}",
+        text=rendered.text,
+        html=rendered.html,
+        unsubscribe_url=f"{public_url}/unsubscribe/preview",
+        unsubscribe_token="test",
+        date=utcnow(),
+        reply_to=config.reply_to,
+    )
+    mailer = Mailer.from_settings(settings)
+    try:
+        outcome = await mailer.send(message)
+    finally:
+        await mailer.close()
+    if outcome.kind == "accepted":
+        return {"sent": True, "to": body.to}
+    code = 422 if outcome.kind == "permanent" else 503
+    raise HTTPException(code, f"the SMTP server did not take it: {outcome.reply}")
+
+
+async def _render_for(
+    request: Request, workspace: WorkspaceInfo, template_id: str, body: PreviewIn
+) -> templating.Rendered:
     async with request.app.state.runtime.sessions() as session:
         record = await catalog.get_template(session, workspace.id, template_id)
         if record is None:
@@ -309,11 +359,10 @@ async def preview_template(
         "now": utcnow(),
     }
     try:
-        rendered = templating.render(record.parts, context)
+        return templating.render(record.parts, context)
     except templating.RenderError as exc:
         problem = TemplateProblem(part=exc.part, line=exc.line, message=exc.message)
         raise HTTPException(422, [problem.model_dump()]) from None
-    return PreviewOut(subject=rendered.subject, html=rendered.html, text=rendered.text)
 
 
 # --------------------------------------------------------------------------- sequences

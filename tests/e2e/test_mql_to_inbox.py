@@ -76,6 +76,13 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
             assert config.status_code == 200, config.text
             template = await api.post("/v1/templates", json=WELCOME)
             assert template.status_code == 201, template.text
+            tested = await api.post(
+                f"/v1/templates/{template.json()['id']}/test-send",
+                json={"to": "marketer@acme.example", "lead": {"traits": {"first_name": "Sam"}}},
+            )
+            assert tested.status_code == 200, tested.text
+            [test_mail] = recorder.to("marketer@acme.example")
+            assert test_mail["Subject"] == "[Test] Welcome, Sam"
             created = await api.post("/v1/sequences", json=sequence(template.json()["id"]))
             assert created.status_code == 201, created.text
             seq_id = created.json()["id"]

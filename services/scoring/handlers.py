@@ -36,6 +36,8 @@ EMAIL_EVENTS = {
     "email.bounced",
     "email.unsubscribed",
 }
+TOUCHPOINTS = {"track", "identify", "page", "screen", "group", "alias"}
+APPLIED = TOUCHPOINTS | EMAIL_EVENTS
 TIMELINE_SKIPS = ("context", "integrations")
 
 
@@ -68,7 +70,9 @@ async def apply_touchpoints(
     topic: str,
     clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    todo = await uow.claim_batch(envelopes)
+    # Other services' events on the topics read here (e.g. nurture's enrollment.* on
+    # email-events) say nothing about a person's behaviour: claimed, and skipped.
+    todo = [e for e in await uow.claim_batch(envelopes) if e.type in APPLIED]
     if not todo:
         return
     session = uow.session

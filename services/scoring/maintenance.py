@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, tuple_
 
 from services.scoring import lifecycle, publishing, rules, store
 from services.scoring.features import vector
@@ -133,27 +133,43 @@ async def rescore_due(
     return len(records)
 
 
-async def flag_stalled(uow: UnitOfWork, *, topic: str, now: datetime, limit: int = 1000) -> int:
-    """One `lead.stalled` per stage entry that overstayed; returns how many."""
+async def flag_stalled(
+    uow: UnitOfWork, *, topic: str, now: datetime, page: int = 1000, max_pages: int = 50
+) -> int:
+    """One `lead.stalled` per stage entry that overstayed; returns how many.
+
+    Candidates are read page by page (oldest stage entry first): leads whose stage has no
+    limit in their workspace stay candidates, and must not hide the ones behind them."""
     session = uow.session
-    ids = list(
-        (
-            await session.execute(
-                select(leads.c.id)
-                .where(
-                    leads.c.merged_into.is_(None),
-                    leads.c.stalled_at.is_(None),
-                    leads.c.stage.in_(STALLABLE),
-                    leads.c.stage_entered_at < now - timedelta(minutes=1),
-                )
-                .order_by(leads.c.stage_entered_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+    flagged_total = 0
+    after: tuple[datetime, str] | None = None
+    for _ in range(max_pages):
+        query = (
+            select(leads.c.id, leads.c.stage_entered_at)
+            .where(
+                leads.c.merged_into.is_(None),
+                leads.c.stalled_at.is_(None),
+                leads.c.stage.in_(STALLABLE),
+                leads.c.stage_entered_at < now - timedelta(minutes=1),
             )
-        ).scalars()
-    )
-    if not ids:
-        return 0
+            .order_by(leads.c.stage_entered_at, leads.c.id)
+            .limit(page)
+            .with_for_update(skip_locked=True)
+        )
+        if after is not None:
+            query = query.where(tuple_(leads.c.stage_entered_at, leads.c.id) > after)
+        rows = (await session.execute(query)).all()
+        if not rows:
+            break
+        after = (rows[-1].stage_entered_at, rows[-1].id)
+        flagged_total += await _flag(uow, [r.id for r in rows], topic=topic, now=now)
+        if len(rows) < page:
+            break
+    return flagged_total
+
+
+async def _flag(uow: UnitOfWork, ids: list[str], *, topic: str, now: datetime) -> int:
+    session = uow.session
     records = await store.load_records(session, ids)
     configs = await store.configs(session, {r.workspace_id for r in records})
     events, flagged = [], []

@@ -14,7 +14,7 @@ from services.registry import SERVICES
 from services.scoring import maintenance, rules, store
 from services.scoring.config import ScoringConfig, Thresholds
 from shared.db.migrations import upgrade
-from shared.events import Topics
+from shared.events import Envelope, Topics
 from tests.integration.scoring_support import Scoring, envelopes_from
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)  # a Monday
@@ -286,3 +286,18 @@ async def test_point_rules_keep_a_ledger_whose_sum_is_the_named_score(scoring: S
     assert 20 < expected["engagement_points"] <= 25 + 1e-9  # the cap holds on what is current
     assert lead["rule_scores"] == {k: round(v, 2) for k, v in expected.items()}
     assert lead["rule_scores"]["fit_points"] == 20
+
+
+async def test_events_about_no_behaviour_are_skipped_not_dead_lettered(scoring: Scoring) -> None:
+    ws = f"ws_{uuid.uuid4().hex[:8]}"
+    await scoring.apply(envelopes_from(keen_buyer(), ws))
+    lead = await scoring.lead_by(ws, "user", "u-ceo")
+    started = Envelope(
+        type="enrollment.started",
+        workspace_id=ws,
+        lead_key=lead["id"],
+        occurred_at=T0,
+        payload={"lead_id": lead["id"], "enrollment_id": "enr_1", "sequence_id": "s", "version": 1},
+    )
+    await scoring.apply([started])  # would raise PermanentError (no identifier) if applied
+    assert await scoring.lead(lead["id"]) == lead

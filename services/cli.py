@@ -163,5 +163,20 @@ def serve(
     )
 
 
+@app.command()
+def mailbox(
+    folder: Annotated[Path, typer.Option(help="where received mail is kept as .eml")] = Path(
+        ".local/run/mail"
+    ),
+    smtp_port: Annotated[int, typer.Option(help="SMTP port (nurture's default)")] = 2525,
+    http_port: Annotated[int, typer.Option(help="the page listing received mail")] = 8025,
+) -> None:
+    """A local SMTP server that keeps what nurture sends, with a page listing it."""
+    from services import mailbox as local_mailbox
+
+    typer.echo(f"mailbox: SMTP 127.0.0.1:{smtp_port}, page http://127.0.0.1:{http_port}")
+    local_mailbox.run(folder, smtp_port=smtp_port, http_port=http_port)
+
+
 if __name__ == "__main__":
     app()

@@ -33,6 +33,12 @@ eval "$("$HERE/infra.sh" env)"
 "$LEADFLOW" migrate
 "$LEADFLOW" topics
 
+# A local mailbox: nurture's email lands in $LEADFLOW_HOME/mail, listed on a web page.
+MAIL_DIR="$LEADFLOW_HOME/mail"
+"$LEADFLOW" mailbox --folder "$MAIL_DIR" --smtp-port "${NURTURE_SMTP_PORT:-2525}" \
+  --http-port "${MAILBOX_PORT:-8025}" >>"$LOG_DIR/mailbox.log" 2>&1 &
+PIDS+=($!)
+
 for svc in "${SERVICES[@]}"; do
   "$LEADFLOW" serve "$svc" --port "${PORTS[$svc]}" >>"$LOG_DIR/$svc.log" 2>&1 &
   PIDS+=($!)
@@ -54,6 +60,7 @@ LeadFlow is running.
   scoring    http://127.0.0.1:${PORTS[scoring]}
   nurture    http://127.0.0.1:${PORTS[nurture]}
   reporting  http://127.0.0.1:${PORTS[reporting]}
+  mailbox    http://127.0.0.1:${MAILBOX_PORT:-8025}     (what nurture sent; .eml files in $MAIL_DIR)
   every service: /healthz /readyz /metrics
   PostgreSQL $DATABASE_URL
   Kafka      $KAFKA_BOOTSTRAP_SERVERS

@@ -107,9 +107,16 @@ class Directory:
         """The lead an event with these identifiers belongs to (created if new), and the
         leads folded into it because the event shows they are one person."""
         ids = list(ids)
+        owned = [self.owner.get((workspace_id, identifier)) for identifier in ids]
+        if owned and owned[0] is not None and all(o == owned[0] for o in owned):
+            # The common case: every identifier already belongs to this one lead.
+            record = self.records[owned[0]]
+            if not record.user_ids:  # loaded from the database: not worked out yet
+                known = self.ids_of.get(record.id, set())
+                record.user_ids = sorted(i.value for i in known if i.kind == "user")
+            return record, []
         owners = {}
-        for identifier in ids:
-            lead_id = self.owner.get((workspace_id, identifier))
+        for identifier, lead_id in zip(ids, owned, strict=True):
             if lead_id is not None:
                 owners[identifier] = (lead_id, frozenset(self.ids_of.get(lead_id, ())))
         resolution = resolve(ids, owners)

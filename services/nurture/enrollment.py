@@ -172,19 +172,46 @@ async def _engagement(session: AsyncSession, e: Envelope) -> None:
     await session.execute(update(sends).where(mine).values(**values))
 
 
+def _current_versions() -> Any:
+    """Sequences joined with their current version's definition."""
+    return select(
+        sequences_table.c.id,
+        sequences_table.c.status,
+        sequence_versions.c.version,
+        sequence_versions.c.definition,
+    ).join(
+        sequence_versions,
+        (sequence_versions.c.sequence_id == sequences_table.c.id)
+        & (sequence_versions.c.version == sequences_table.c.current_version),
+    )
+
+
+def _active(row: Any) -> Active:
+    return Active(row.id, row.version, seq.SequenceDefinition.model_validate(row.definition))
+
+
 async def active_sequences(session: AsyncSession, workspace_id: str) -> list[Active]:
     rows = await session.execute(
-        select(sequences_table.c.id, sequence_versions.c.version, sequence_versions.c.definition)
-        .join(
-            sequence_versions,
-            (sequence_versions.c.sequence_id == sequences_table.c.id)
-            & (sequence_versions.c.version == sequences_table.c.current_version),
+        _current_versions().where(
+            sequences_table.c.workspace_id == workspace_id, sequences_table.c.status == "active"
         )
-        .where(sequences_table.c.workspace_id == workspace_id, sequences_table.c.status == "active")
     )
-    return [
-        Active(r.id, r.version, seq.SequenceDefinition.model_validate(r.definition)) for r in rows
-    ]
+    return [_active(r) for r in rows]
+
+
+async def current_sequence(
+    session: AsyncSession, workspace_id: str, sequence_id: str
+) -> tuple[str, Active] | None:
+    """A sequence's status and current version, or None if the workspace has no such one."""
+    row = (
+        await session.execute(
+            _current_versions().where(
+                sequences_table.c.id == sequence_id,
+                sequences_table.c.workspace_id == workspace_id,
+            )
+        )
+    ).first()
+    return (row.status, _active(row)) if row else None
 
 
 async def enroll(

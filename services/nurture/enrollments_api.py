@@ -12,8 +12,7 @@ from sqlalchemy import select
 
 from services.nurture import enrollment
 from services.nurture import sequences as seq
-from services.nurture.models import enrollments, leads, sequence_versions
-from services.nurture.models import sequences as sequences_table
+from services.nurture.models import enrollments, leads
 from shared.auth import api_workspace
 from shared.events import utcnow
 from shared.workspaces import WorkspaceInfo
@@ -52,28 +51,12 @@ async def enroll_by_hand(
     runtime = request.app.state.runtime
     async with runtime.uow() as uow:
         session = uow.session
-        found = (
-            await session.execute(
-                select(
-                    sequences_table.c.status,
-                    sequence_versions.c.version,
-                    sequence_versions.c.definition,
-                )
-                .join(
-                    sequence_versions,
-                    (sequence_versions.c.sequence_id == sequences_table.c.id)
-                    & (sequence_versions.c.version == sequences_table.c.current_version),
-                )
-                .where(
-                    sequences_table.c.id == sequence_id,
-                    sequences_table.c.workspace_id == workspace.id,
-                )
-            )
-        ).first()
+        found = await enrollment.current_sequence(session, workspace.id, sequence_id)
         if found is None:
             raise HTTPException(404, f"no sequence {sequence_id} in this workspace")
-        if found.status != "active":
-            raise HTTPException(409, f"sequence {sequence_id} is {found.status}, not active")
+        status, active = found
+        if status != "active":
+            raise HTTPException(409, f"sequence {sequence_id} is {status}, not active")
         known = await session.scalar(
             select(leads.c.lead_id).where(
                 leads.c.workspace_id == workspace.id, leads.c.lead_id == body.lead_id
@@ -81,9 +64,6 @@ async def enroll_by_hand(
         )
         if known is None:
             raise HTTPException(404, f"nurture has not heard of lead {body.lead_id}")
-        active = enrollment.Active(
-            sequence_id, found.version, seq.SequenceDefinition.model_validate(found.definition)
-        )
         new_id = await enrollment.enroll(
             uow,
             workspace.id,

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.nurture import api, models
+from services.nurture import api, enrollments_api, models
 from services.nurture.settings import NurtureSettings
 from services.registry import SERVICES
 from shared.bus import ensure_topics
@@ -98,7 +98,7 @@ async def nurture(database_url: str, bootstrap: str) -> AsyncIterator[Nurture]:
         title="LeadFlow nurture (test)",
         inbox=models.inbox,
         outbox=models.outbox,
-        routers=[api.router],
+        routers=[api.router, enrollments_api.router],
     )
     env = {
         **os.environ,
@@ -643,3 +643,41 @@ async def test_settings_are_validated_and_saved_per_workspace(
         assert any(loc[:2] == ["body", field] for loc in locs), (change, locs)
     after = (await client.get("/v1/nurture/config", headers=key.auth)).json()
     assert after == saved
+
+
+# --------------------------------------------------------------------------- enrollments
+async def test_leads_are_enrolled_and_removed_by_hand(
+    nurture: Nurture, client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    key = nurture.a
+    template_id = await new_template(client, key)
+    sequence = await new_sequence(client, key, template_id)
+    url = f"/v1/sequences/{sequence['id']}/enrollments"
+    lead_id = f"lead_{uuid.uuid4().hex[:8]}"
+    draft = await client.post(url, json={"lead_id": lead_id}, headers=key.auth)
+    assert draft.status_code == 409
+    assert "draft" in draft.json()["detail"]
+    assert (
+        await client.post(f"/v1/sequences/{sequence['id']}/activate", headers=key.auth)
+    ).status_code == 200
+    unknown = await client.post(url, json={"lead_id": lead_id}, headers=key.auth)
+    assert unknown.status_code == 404
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(models.leads).values(workspace_id=key.id, lead_id=lead_id, email="x@y.example")
+        )
+    enrolled = await client.post(url, json={"lead_id": lead_id}, headers=key.auth)
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["status"] == "active"
+    twice = await client.post(url, json={"lead_id": lead_id}, headers=key.auth)
+    assert twice.status_code == 409
+    assert "already enrolled" in twice.json()["detail"]
+    other = await client.delete(f"/v1/enrollments/{enrolled.json()['id']}", headers=nurture.b.auth)
+    assert other.status_code == 404
+    removed = await client.delete(f"/v1/enrollments/{enrolled.json()['id']}", headers=key.auth)
+    assert (removed.json()["status"], removed.json()["exit_reason"]) == (
+        "exited",
+        "removed by hand",
+    )
+    listed = await client.get("/v1/enrollments", params={"lead_id": lead_id}, headers=key.auth)
+    assert [e["status"] for e in listed.json()] == ["exited"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +15,53 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from services.ingest import segment
 from services.scoring import handlers, models
 from services.scoring.live_models import LiveModels
+from shared.bus import (
+    ConsumerRunner,
+    DeadLetterSink,
+    KafkaPublisher,
+    create_consumer,
+    create_producer,
+)
 from shared.db import UnitOfWork, create_session_factory
-from shared.events import Envelope, decode
+from shared.events import Envelope, Topics, decode
 from shared.workspaces import WorkspaceInfo
+
+
+@contextlib.asynccontextmanager
+async def scoring_consumer(
+    bootstrap: str, topics: Topics, engine: AsyncEngine, *, batch_size: int = 500
+) -> AsyncIterator[KafkaPublisher]:
+    """The real scoring handler consuming `topics.touchpoints` (from its beginning, in a
+    consumer group of its own) into the database of `engine`; yields a publisher to feed it."""
+    sessions = create_session_factory(engine)
+    live = LiveModels(sessions)
+    await live.refresh()
+
+    async def handle(envelopes: list[Envelope]) -> None:
+        async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
+            await handlers.apply_touchpoints(uow, envelopes, live, topic=topics.lead_events)
+
+    producer = create_producer(bootstrap, client_id="test")
+    await producer.start()
+    publisher = KafkaPublisher(producer)
+    group = f"scoring-{uuid.uuid4().hex[:6]}"
+    runner = ConsumerRunner(
+        create_consumer(bootstrap, group_id=group, client_id="test"),
+        topics=[topics.touchpoints],
+        group=group,
+        handler=handle,
+        deadletters=DeadLetterSink(publisher, topics.deadletter),
+        service="scoring",
+        batch_size=batch_size,
+        whole_poll=True,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        yield publisher
+    finally:
+        runner.stop()
+        await task
+        await producer.stop()
 
 
 def envelopes_from(messages: Iterable[dict[str, Any]], workspace_id: str) -> list[Envelope]:

@@ -12,19 +12,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.scoring import handlers, models
-from services.scoring.live_models import LiveModels
+from services.scoring import models
 from shared.bus import (
-    ConsumerRunner,
-    DeadLetterSink,
     KafkaPublisher,
-    create_consumer,
-    create_producer,
     publish,
 )
-from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Envelope, Topics
+from tests.integration.scoring_support import scoring_consumer
 from tests.integration.support import wait_for
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -50,33 +45,8 @@ async def scoring(
 ) -> AsyncIterator[KafkaPublisher]:
     """The scoring handler consuming this test's touchpoints topic."""
     await upgrade(SERVICES["scoring"].migrations, database_url=database_url, schema="scoring")
-    sessions = create_session_factory(engine)
-    live = LiveModels(sessions)
-    await live.refresh()
-
-    async def handle(envelopes: list[Envelope]) -> None:
-        async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-            await handlers.apply_touchpoints(uow, envelopes, live, topic=topics.lead_events)
-
-    producer = create_producer(bootstrap, client_id="test")
-    await producer.start()
-    publisher = KafkaPublisher(producer)
-    group = f"scoring-{uuid.uuid4().hex[:6]}"
-    runner = ConsumerRunner(
-        create_consumer(bootstrap, group_id=group, client_id="test"),
-        topics=[topics.touchpoints],
-        group=group,
-        handler=handle,
-        deadletters=DeadLetterSink(publisher, topics.deadletter),
-        service="scoring",  # type: ignore[arg-type]
-    )
-    task = asyncio.create_task(runner.run())
-    try:
+    async with scoring_consumer(bootstrap, topics, engine) as publisher:
         yield publisher
-    finally:
-        runner.stop()
-        await task
-        await producer.stop()
 
 
 async def lead_of(engine: AsyncEngine, ws: str, kind: str, value: str) -> str | None:

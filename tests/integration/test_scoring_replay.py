@@ -3,7 +3,6 @@ same leads, scores and transitions, none twice, whatever the batches the events 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -16,21 +15,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.scoring import handlers, models
-from services.scoring.live_models import LiveModels
+from services.scoring import models
 from services.scoring.simulate import simulate
 from shared.bus import (
-    ConsumerRunner,
-    DeadLetterSink,
     KafkaPublisher,
-    create_consumer,
     create_producer,
     publish,
 )
-from shared.db import UnitOfWork, create_engine, create_session_factory
+from shared.db import create_engine
 from shared.db.migrations import upgrade
-from shared.events import Envelope, Topics, decode
-from tests.integration.scoring_support import envelopes_from
+from shared.events import Topics, decode
+from tests.integration.scoring_support import envelopes_from, scoring_consumer
 from tests.integration.support import wait_for
 
 
@@ -63,39 +58,14 @@ async def consume_all(
     bootstrap: str, topics: Topics, engine: AsyncEngine, *, batch_size: int, expected: int
 ) -> None:
     """Run the scoring handler on the topic from its beginning until every event is in."""
-    sessions = create_session_factory(engine)
-    live = LiveModels(sessions)
-    await live.refresh()
-
-    async def handle(envelopes: list[Envelope]) -> None:
-        async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-            await handlers.apply_touchpoints(uow, envelopes, live, topic=topics.lead_events)
-
-    producer = create_producer(bootstrap, client_id="replay")
-    await producer.start()
-    group = f"replay-{uuid.uuid4().hex[:6]}"
-    runner = ConsumerRunner(
-        create_consumer(bootstrap, group_id=group, client_id="replay"),
-        topics=[topics.touchpoints],
-        group=group,
-        handler=handle,
-        deadletters=DeadLetterSink(KafkaPublisher(producer), topics.deadletter),
-        service="scoring",  # type: ignore[arg-type]
-        batch_size=batch_size,
-    )
-    task = asyncio.create_task(runner.run())
 
     async def done() -> bool:
         async with engine.connect() as conn:
             n = await conn.scalar(select(func.count()).select_from(models.inbox))
         return n == expected
 
-    try:
+    async with scoring_consumer(bootstrap, topics, engine, batch_size=batch_size):
         await wait_for(done, within=120, what=f"{expected} events applied")
-    finally:
-        runner.stop()
-        await task
-        await producer.stop()
 
 
 async def state(engine: AsyncEngine) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import foundation, ingest, scoring
+from bench import foundation, ingest, nurture, scoring
 from bench.harness import Figure, table
 from shared.bus import ensure_topics
 from shared.db import create_engine
@@ -41,6 +41,9 @@ async def main(
         if only in (None, "scoring"):
             scoring_figures, details["scoring"] = await scoring.run(bootstrap, repeats, seconds)
             figures += scoring_figures
+        if only in (None, "nurture"):
+            nurture_figures, details["nurture"] = await nurture.run(repeats)
+            figures += nurture_figures
         return figures, details
     finally:
         await engine.dispose()
@@ -51,7 +54,7 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8, help="length of each HTTP load run")
-    parser.add_argument("--only", choices=["foundation", "ingest", "scoring"])
+    parser.add_argument("--only", choices=["foundation", "ingest", "scoring", "nurture"])
     args = parser.parse_args()
     figures, details = asyncio.run(main(args.events, args.repeats, args.seconds, args.only))
     print(table(figures))

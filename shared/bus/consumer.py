@@ -144,39 +144,43 @@ class ConsumerRunner:
         if self.whole_poll and batch:
             if self._stopping.is_set():
                 return
-            await self._process_partition([r for records in batch.values() for r in records])
-            for tp, records in batch.items():
-                self._pending[tp] = records[-1].offset + 1
+            if await self._process_partition([r for records in batch.values() for r in records]):
+                for tp, records in batch.items():
+                    self._pending[tp] = records[-1].offset + 1
             return
         for tp, records in batch.items():
             if self._stopping.is_set():
                 return
-            await self._process_partition(records)
+            if not await self._process_partition(records):
+                return
             self._pending[tp] = records[-1].offset + 1
 
-    async def _process_partition(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+    async def _process_partition(self, records: list[ConsumerRecord[Any, Any]]) -> bool:
+        """Apply records (decode failures dead-lettered); False if a stop interrupted it
+        (then nothing of it is committed: the inbox makes the replay harmless)."""
         decoded: list[tuple[ConsumerRecord[Any, Any], Envelope]] = []
         for record in records:
             try:
                 decoded.append((record, self.decoder(record.value)))
             except DecodeError as exc:
                 await self._deadletter(record, str(exc), exc)
-        if not decoded:
-            return
-        if await self._apply([envelope for _, envelope in decoded]):
-            for topic, n in collections.Counter(r.topic for r, _ in decoded).items():
+        return await self._settle(decoded) if decoded else True
+
+    async def _settle(self, pairs: list[tuple[ConsumerRecord[Any, Any], Envelope]]) -> bool:
+        """Apply the batch; if it fails, find the bad message(s) by halves (a few
+        transactions, not one per message), in order, and dead-letter only those."""
+        if await self._apply([envelope for _, envelope in pairs]):
+            for topic, n in collections.Counter(r.topic for r, _ in pairs).items():
                 MESSAGES.labels(self.group, topic, "applied").inc(n)
-            return
-        if len(decoded) == 1:
-            record, _ = decoded[0]
+            return True
+        if len(pairs) == 1:
+            record, _ = pairs[0]
             await self._deadletter(record, f"handler failed: {self._last_error}", self._last_error)
-            return
-        for record, envelope in decoded:  # find the bad one(s): one message at a time
-            if await self._apply([envelope]):
-                MESSAGES.labels(self.group, record.topic, "applied").inc()
-            else:
-                error = self._last_error
-                await self._deadletter(record, f"handler failed: {error}", error)
+            return True
+        if self._stopping.is_set():
+            return False
+        middle = len(pairs) // 2
+        return await self._settle(pairs[:middle]) and await self._settle(pairs[middle:])
 
     async def commit(self, only: set[TopicPartition] | None = None) -> None:
         async with self._lock:

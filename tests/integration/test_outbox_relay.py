@@ -6,6 +6,7 @@ import asyncio
 import random
 import signal
 from collections import defaultdict
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,7 +37,7 @@ async def emit(
 
 
 async def test_relay_killed_repeatedly_publishes_everything_in_per_key_order(
-    bootstrap: str, engine: AsyncEngine, topics: Topics, schema: TestSchema
+    bootstrap: str, engine: AsyncEngine, topics: Topics, schema: TestSchema, tmp_path: Path
 ) -> None:
     events = [track(f"lead-{i % KEYS}", seq=i // KEYS) for i in range(3000)]
     await emit(engine, schema, topics.lead_events, events, per_tx=25)
@@ -62,9 +63,13 @@ async def test_relay_killed_repeatedly_publishes_everything_in_per_key_order(
         "the relay was too quick to be killed mid-stream; raise the event count"
     )
 
-    proc = spawn(RELAY, "--schema", schema.name)
+    ready = tmp_path / "relay-ready"
+    proc = spawn(RELAY, "--schema", schema.name, "--ready-file", str(ready))
     try:
         await wait_for(lambda: _below(engine, schema, 1), within=60, what="the outbox to drain")
+        # The outbox may have been empty already: a SIGTERM before the relay set up its
+        # handler would kill it instead of stopping it.
+        await wait_for(ready.exists, within=30, what="the relay to be up")
     finally:
         assert await terminate(proc) == 0
 

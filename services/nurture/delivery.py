@@ -24,10 +24,22 @@ Claims of one workspace are serialized by a transaction-scoped advisory lock on 
 workspace, so caps and the rate hold with several workers (each only waits for another's
 short claim transaction, never for its SMTP traffic).
 
+The claim's row updates are written in one statement per kind of change (not one per
+row), and the messages are composed straight to wire bytes (``mailer.compose_wire``).
+
 The batch commits; then the claimed messages go out over the mailer(s) (one SMTP
-connection each, reused), following the never-twice protocol of ``services.nurture.mailer``
-(the ``in-data`` marker is committed right before DATA). Each result is recorded in its own
-transaction, guarded by the claim (``status = 'sending' AND attempts = n``):
+connection each, reused, all sending at once), following the never-twice protocol of
+``services.nurture.mailer``: the ``in-data`` marker of a send is committed before its DATA
+is issued, always. Markers and results go through one writer per batch (``_Writer``) that
+group-commits them: a transaction carries every marker requested meanwhile (of any mailer)
+and every result recorded since the last one, so a mailer's result of email k is committed
+with its marker of email k+1 (one commit per email, fewer with several mailers). A result is
+never awaited before the next send; the writer commits the remaining ones when the batch's
+sends are done. Waiting changes nothing for never-twice: until its result is committed, an
+accepted send sits in ``sending`` WITH its marker, which recovery turns into ``sent``
+(outcome unknown), never into a second email; a send refused before DATA sits there without
+it and is retried after recovery, which delivers it once. Each result is guarded by the
+claim (``status = 'sending' AND attempts = n``):
 
 - accepted: ``sent`` and ``email.sent`` through the outbox (event id derived from the send
   id, so it is the same event whoever records it);
@@ -55,12 +67,22 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import CursorResult, func, select, tuple_, update
+from sqlalchemy import (
+    CursorResult,
+    SmallInteger,
+    String,
+    Text,
+    bindparam,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,7 +90,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.nurture import models
 from services.nurture.config import NurtureConfig
 from services.nurture.links import add_open_pixel, track_links
-from services.nurture.mailer import IN_DATA, Mailer, Outcome, compose
+from services.nurture.mailer import IN_DATA, Mailer, Outcome, Outgoing, compose_wire
 from services.nurture.settings import NurtureSettings
 from services.nurture.templating import RenderError, TemplateParts, lead_context, render
 from services.nurture.timing import cap_allows, next_in_window, resolve_zone
@@ -124,7 +146,7 @@ class _Job:
     attempts: int  # after the claim: the guard of every later update
     to: str
     subject: str
-    message: EmailMessage
+    message: Outgoing
     zone: ZoneInfo
     config: NurtureConfig
 
@@ -257,6 +279,26 @@ async def _set(session: AsyncSession, send_id: str, **values: Any) -> None:
     await session.execute(update(_sends).where(_sends.c.id == send_id).values(**values))
 
 
+class _Updates:
+    """Row updates of one claim transaction, written at the end with one executemany per
+    set of changed columns (the rows are locked by the claim's FOR UPDATE)."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+
+    def set(self, send_id: str, **values: Any) -> None:
+        self._groups.setdefault(tuple(sorted(values)), []).append({"_id": send_id, **values})
+
+    async def write(self, session: AsyncSession) -> None:
+        for columns, rows in self._groups.items():
+            stmt = (
+                update(_sends)
+                .where(_sends.c.id == bindparam("_id"))
+                .values({c: bindparam(c) for c in columns})
+            )
+            await session.execute(stmt, sorted(rows, key=lambda r: str(r["_id"])))
+
+
 def _render(
     row: RowMapping,
     lead: RowMapping | None,
@@ -267,8 +309,8 @@ def _render(
     settings: NurtureSettings,
     workspace_name: str,
     now: datetime,
-) -> tuple[str, EmailMessage]:
-    """The subject and the MIME message of one send (raises on any problem)."""
+) -> tuple[str, Outgoing]:
+    """The subject and the wire message of one send (raises on any problem)."""
     secret = settings.secret_key.get_secret_value()
     ids = {
         "workspace_id": row["workspace_id"],
@@ -312,7 +354,7 @@ def _render(
             html = track_links(html, lambda url: f"{tracking}/t/c/{link(url)}", keep={unsubscribe})
         if config.track_opens:
             html = add_open_pixel(html, f"{tracking}/t/o/{link(None)}")
-    message = compose(
+    message = compose_wire(
         message_id=row["message_id"] or row["id"],
         from_address=config.from_address,
         from_name=config.from_name,
@@ -366,6 +408,7 @@ async def _claim(
     batch = await _load(session, rows, now)
 
     jobs: list[_Job] = []
+    updates = _Updates()
     for row in rows:
         wid, send_id = row["workspace_id"], row["id"]
         config = batch.configs[wid]
@@ -374,11 +417,11 @@ async def _claim(
         deadline: datetime = row["deadline"]
 
         if now > deadline:
-            await _set(session, send_id, status="expired", last_error="deadline passed")
+            updates.set(send_id, status="expired", last_error="deadline passed")
             continue
         to = _address(row, lead)
         if to is None:
-            await _set(session, send_id, status="failed", last_error="no email address")
+            updates.set(send_id, status="failed", last_error="no email address")
             continue
         reason = batch.suppressed.get((wid, to.lower()))
         if reason is None and traits.get("unsubscribed") is True:
@@ -386,20 +429,16 @@ async def _claim(
         if reason is None and config.require_opt_in and traits.get("email_opt_in") is not True:
             reason = "no opt-in (the workspace requires email_opt_in)"
         if reason is not None:
-            await _set(session, send_id, status="suppressed", last_error=f"suppressed: {reason}")
+            updates.set(send_id, status="suppressed", last_error=f"suppressed: {reason}")
             continue
 
         zone = _zone(traits, config)
         opens = next_in_window(now, zone, config.send_window)
         if opens > now:
             if opens > deadline:
-                await _set(
-                    session, send_id, status="expired", last_error="no send window before deadline"
-                )
+                updates.set(send_id, status="expired", last_error="no send window before deadline")
             else:
-                await _set(
-                    session, send_id, next_attempt_at=opens, last_error="waiting for send window"
-                )
+                updates.set(send_id, next_attempt_at=opens, last_error="waiting for send window")
             continue
 
         history = batch.history.setdefault((wid, row["lead_id"]), [])
@@ -407,15 +446,13 @@ async def _claim(
         if allowed is not None:
             when = next_in_window(allowed, zone, config.send_window)
             if when > deadline:
-                await _set(
-                    session,
+                updates.set(
                     send_id,
                     status="capped",
                     last_error=f"frequency cap: next allowed {allowed.isoformat()}, after deadline",
                 )
             else:
-                await _set(
-                    session,
+                updates.set(
                     send_id,
                     next_attempt_at=when,
                     last_error=f"frequency cap: pushed to {when.isoformat()}",
@@ -426,16 +463,14 @@ async def _claim(
         if len(recent) >= config.rate_per_minute:
             when = max(min(recent) + RATE_PERIOD, now + timedelta(seconds=1))
             if when > deadline:
-                await _set(session, send_id, status="expired", last_error="rate limit")
+                updates.set(send_id, status="expired", last_error="rate limit")
             else:
-                await _set(session, send_id, next_attempt_at=when, last_error="rate limit")
+                updates.set(send_id, next_attempt_at=when, last_error="rate limit")
             continue
 
         template = batch.templates.get(row["template_id"])
         if template is None:
-            await _set(
-                session, send_id, status="failed", last_error=f"no template {row['template_id']}"
-            )
+            updates.set(send_id, status="failed", last_error=f"no template {row['template_id']}")
             continue
         name = (workspace_name(wid) if workspace_name else None) or wid
         try:
@@ -450,12 +485,11 @@ async def _claim(
                 now=now,
             )
         except (RenderError, ValidationError, ValueError, TypeError) as exc:
-            await _set(session, send_id, status="failed", last_error=f"cannot render: {exc}")
+            updates.set(send_id, status="failed", last_error=f"cannot render: {exc}")
             continue
 
         attempts = int(row["attempts"]) + 1
-        await _set(
-            session,
+        updates.set(
             send_id,
             status="sending",
             claimed_at=now,
@@ -466,6 +500,7 @@ async def _claim(
         history.append(now)
         recent.append(now)
         jobs.append(_Job(row, attempts, to, subject, message, zone, config))
+    await updates.write(session)
     return len(rows), jobs
 
 
@@ -521,63 +556,192 @@ async def _guarded(session: AsyncSession, job: _Job, **values: Any) -> bool:
     return cast(CursorResult[Any], result).rowcount == 1
 
 
-async def _record(
-    uow_factory: UowFactory, job: _Job, outcome: Outcome, *, topic: str, now: datetime
+def _unnest(**arrays: tuple[Any, list[Any]]) -> Any:
+    """``unnest(:a, :b, ...) AS v(a, b, ...)``: one parameter per column, whatever the count."""
+    params = [
+        bindparam(name, values, type_=ARRAY(type_)) for name, (type_, values) in arrays.items()
+    ]
+    return func.unnest(*params).table_valued(*arrays).render_derived(name="v")
+
+
+async def _mark_in_data(session: AsyncSession, jobs: Sequence[_Job]) -> set[str]:
+    """The in-data markers of ``jobs``, each guarded by its claim: the ids that got it."""
+    if not jobs:
+        return set()
+    v = _unnest(
+        ids=(String, [j.row["id"] for j in jobs]),
+        attempts=(SmallInteger, [j.attempts for j in jobs]),
+    )
+    result = await session.execute(
+        update(_sends)
+        .where(
+            _sends.c.id == v.c.ids, _sends.c.attempts == v.c.attempts, _sends.c.status == "sending"
+        )
+        .values(last_error=IN_DATA)
+        .returning(_sends.c.id)
+    )
+    return set(result.scalars())
+
+
+async def _record_sent(
+    uow: UnitOfWork, done: Sequence[tuple[_Job, Outcome]], *, topic: str, now: datetime
 ) -> None:
+    """Accepted (and unknown) outcomes: ``sent`` and ``email.sent``, one statement for all."""
+    notes = [
+        UNKNOWN_DURING_DATA.format(detail=o.reply) if o.kind == "unknown" else None for _, o in done
+    ]
+    v = _unnest(
+        ids=(String, [j.row["id"] for j, _ in done]),
+        attempts=(SmallInteger, [j.attempts for j, _ in done]),
+        notes=(Text, notes),
+    )
+    result = await uow.session.execute(
+        update(_sends)
+        .where(
+            _sends.c.id == v.c.ids, _sends.c.attempts == v.c.attempts, _sends.c.status == "sending"
+        )
+        .values(status="sent", sent_at=now, last_error=v.c.notes)
+        .returning(_sends.c.id)
+    )
+    recorded = set(result.scalars())
+    events = []
+    for job, outcome in done:
+        if job.row["id"] in recorded:
+            extra = {"outcome_unknown": True} if outcome.kind == "unknown" else {}
+            events.append(_sent_event(job.row, now, to=job.to, subject=job.subject, **extra))
+    await uow.emit(topic, *events)
+
+
+async def _record_other(
+    uow: UnitOfWork, job: _Job, outcome: Outcome, *, topic: str, now: datetime
+) -> None:
+    """A transient or permanent outcome (rare: one statement each)."""
     row = job.row
-    if outcome.kind == "aborted":
-        log.info("send %s: claim lost before DATA; left to its new owner", row["id"])
-        return
-    async with uow_factory() as uow:
-        if outcome.kind in ("accepted", "unknown"):
-            unknown = outcome.kind == "unknown"
-            note = UNKNOWN_DURING_DATA.format(detail=outcome.reply) if unknown else None
-            if await _guarded(uow.session, job, status="sent", sent_at=now, last_error=note):
-                extra = {"outcome_unknown": True} if unknown else {}
-                await uow.emit(
-                    topic, _sent_event(row, now, to=job.to, subject=job.subject, **extra)
+    if outcome.kind == "transient":
+        when = next_in_window(now + backoff(job.attempts), job.zone, job.config.send_window)
+        if when > row["deadline"]:
+            await _guarded(
+                uow.session,
+                job,
+                status="failed",
+                last_error=f"{outcome.reply} (no retry possible before the deadline)",
+            )
+        else:
+            await _guarded(
+                uow.session,
+                job,
+                status="queued",
+                next_attempt_at=when,
+                last_error=outcome.reply,
+            )
+    else:  # permanent: a hard bounce of this address only
+        if await _guarded(uow.session, job, status="bounced", last_error=outcome.reply):
+            await uow.session.execute(
+                pg_insert(models.suppressions)
+                .values(
+                    workspace_id=row["workspace_id"],
+                    email=job.to.lower(),
+                    reason="bounced",
+                    detail=outcome.reply,
                 )
-        elif outcome.kind == "transient":
-            when = next_in_window(now + backoff(job.attempts), job.zone, job.config.send_window)
-            if when > row["deadline"]:
-                await _guarded(
-                    uow.session,
-                    job,
-                    status="failed",
-                    last_error=f"{outcome.reply} (no retry possible before the deadline)",
-                )
-            else:
-                await _guarded(
-                    uow.session,
-                    job,
-                    status="queued",
-                    next_attempt_at=when,
-                    last_error=outcome.reply,
-                )
-        else:  # permanent: a hard bounce of this address only
-            if await _guarded(uow.session, job, status="bounced", last_error=outcome.reply):
-                await uow.session.execute(
-                    pg_insert(models.suppressions)
-                    .values(
-                        workspace_id=row["workspace_id"],
-                        email=job.to.lower(),
-                        reason="bounced",
-                        detail=outcome.reply,
-                    )
-                    .on_conflict_do_nothing()
-                )
-                await uow.emit(
-                    topic,
-                    _event("email.bounced", row, now, kind="hard", detail=outcome.reply, to=job.to),
-                )
+                .on_conflict_do_nothing()
+            )
+            await uow.emit(
+                topic,
+                _event("email.bounced", row, now, kind="hard", detail=outcome.reply, to=job.to),
+            )
+
+
+class _Writer:
+    """One batch's in-data markers and results, group-committed (see the module docstring).
+
+    ``marker`` returns once the marker is committed (True) or the claim is found lost
+    (False), and raises if the transaction failed; ``result`` only queues: results ride
+    along with the next transaction that carries a marker, and ``close`` commits the rest.
+    A failed transaction fails its markers (their sends give their claims back, as before)
+    and leaves its results to recovery (``sending``, marker or not: the restart rule is
+    exactly right for them); ``error`` keeps it to report at the end.
+    """
+
+    def __init__(self, uow_factory: UowFactory, *, topic: str, now: datetime) -> None:
+        self._uow_factory = uow_factory
+        self._topic = topic
+        self._now = now
+        self._markers: list[tuple[_Job, asyncio.Future[bool]]] = []
+        self._results: list[tuple[_Job, Outcome]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self.error: Exception | None = None
+        self.transactions = 0
+        self._task = asyncio.create_task(self._run())
+
+    async def marker(self, job: _Job) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._markers.append((job, future))
+        self._wake.set()
+        return await future
+
+    def result(self, job: _Job, outcome: Outcome) -> None:
+        if outcome.kind == "aborted":
+            log.info("send %s: claim lost before DATA; left to its new owner", job.row["id"])
+            return
+        self._results.append((job, outcome))
+
+    async def close(self) -> None:
+        """Commit what is left and stop."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+
+    def abandon(self) -> None:
+        """Stop without writing anything more (the worker is going down)."""
+        self._task.cancel()
+        for _, future in self._markers:
+            future.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._markers or (self._closing and self._results):
+                markers, self._markers = self._markers, []
+                results, self._results = self._results, []
+                try:
+                    got = await self._write([j for j, _ in markers], results)
+                except Exception as exc:
+                    if results:
+                        log.exception(
+                            "recording %d send results failed; recovery will settle them",
+                            len(results),
+                        )
+                        self.error = exc
+                    for _, future in markers:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for job, future in markers:
+                    if not future.done():
+                        future.set_result(job.row["id"] in got)
+            if self._closing:
+                return
+
+    async def _write(self, markers: list[_Job], results: list[tuple[_Job, Outcome]]) -> set[str]:
+        self.transactions += 1
+        async with self._uow_factory() as uow:
+            sent = [(j, o) for j, o in results if o.kind in ("accepted", "unknown")]
+            if sent:
+                await _record_sent(uow, sent, topic=self._topic, now=self._now)
+            for job, outcome in results:
+                if outcome.kind in ("transient", "permanent"):
+                    await _record_other(uow, job, outcome, topic=self._topic, now=self._now)
+            return await _mark_in_data(uow.session, markers)
 
 
 async def _deliver(
-    uow_factory: UowFactory, mailer: Mailer, job: _Job, *, topic: str, now: datetime
+    uow_factory: UowFactory, mailer: Mailer, job: _Job, writer: _Writer, *, now: datetime
 ) -> str:
     async def in_data() -> bool:
-        async with uow_factory() as uow:
-            return await _guarded(uow.session, job, last_error=IN_DATA)
+        return await writer.marker(job)
 
     try:
         outcome = await mailer.send(job.message, before_data=in_data)
@@ -595,7 +759,7 @@ async def _deliver(
         except Exception:
             log.exception("send %s: left in 'sending' for recovery", job.row["id"])
         return "error"
-    await _record(uow_factory, job, outcome, topic=topic, now=now)
+    writer.result(job, outcome)
     return outcome.kind
 
 
@@ -613,8 +777,8 @@ async def deliver_due(
     fate), so a caller knows whether more may be waiting (== limit).
 
     ``mailer`` may be several mailers (one SMTP connection each): the batch's messages are
-    spread over them. ``topic`` is the email-events topic; ``workspace_name`` gives the
-    ``{{ workspace }}`` of templates (default: the workspace id).
+    spread over them, all sending at once. ``topic`` is the email-events topic;
+    ``workspace_name`` gives the ``{{ workspace }}`` of templates (default: the workspace id).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -628,15 +792,26 @@ async def deliver_due(
     if not mailers:
         raise ValueError("at least one mailer is needed")
     pending = iter(jobs)
+    writer = _Writer(uow_factory, topic=topic, now=now)
 
     async def work(m: Mailer) -> None:
         for job in pending:  # a shared iterator: each job goes to exactly one mailer
-            await _deliver(uow_factory, m, job, topic=topic, now=now)
+            await _deliver(uow_factory, m, job, writer, now=now)
 
-    results = await asyncio.gather(*(work(m) for m in mailers), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    try:
+        results = await asyncio.gather(*(work(m) for m in mailers), return_exceptions=True)
+    except BaseException:
+        writer.abandon()
+        raise
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if any(not isinstance(r, Exception) for r in failures):
+        writer.abandon()  # the worker is dying (cancelled, killed): write nothing more
+    else:
+        await writer.close()
+    if failures:
+        raise failures[0]
+    if writer.error is not None:
+        raise writer.error
     return taken
 
 

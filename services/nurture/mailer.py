@@ -6,6 +6,15 @@ message), ``List-Unsubscribe`` with an http(s) and a mailto URI,
 ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058), ``Reply-To`` when set, and
 a multipart/alternative body (text, then HTML), quoted-printable (7-bit safe).
 
+``compose_wire(...)`` takes the same arguments and returns the same message already as the
+bytes sent on the wire (``Outgoing``), ~10x cheaper: headers whose value is plain printable
+ASCII are written as they are (exactly what the ``email`` package writes for them), any other
+header value (non-ASCII, ``=?``, an address that needs quoting, an over-long line) goes
+through the ``email`` package's own parsing and folding, and the bodies through its
+quoted-printable encoder. Only the MIME boundary differs (``=_`` + random hex, which
+quoted-printable text can never contain). The unit tests check that both give the same
+bytes.
+
 ``Mailer`` keeps ONE SMTP connection open (aiosmtplib) and reuses it for every send; a broken
 connection is dropped and a new one opened for the next send (a stale reused connection is
 retried once at once, since nothing was transmitted yet). ``Mailer.send`` runs the SMTP
@@ -48,13 +57,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy as copy_module
+import functools
 import io
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy as email_policy
+from email import quoprimime
 from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -152,6 +164,127 @@ def compose(
     if html:
         message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A composed message as sent on the wire, with its envelope (see ``compose_wire``)."""
+
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
+
+
+# A header value written as is: printable ASCII, no encoded-word opener, no leading or
+# trailing space (``_one_line`` already collapsed whitespace). Anything else is folded by
+# the email package.
+_PLAIN_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+# A bare addr_spec the email package writes unchanged (dot-atom local part and domain).
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
+
+
+def _folded(name: str, value: str) -> bytes:
+    """``Name: value`` as the email package writes it on the wire (parsed, encoded, folded)."""
+    stored_name, stored = email_policy.SMTP.header_store_parse(name, value)
+    return _WIRE_POLICY.fold_binary(stored_name, stored)
+
+
+def _header(name: str, value: str) -> bytes:
+    if "=?" not in value and len(name) + 2 + len(value) <= 998 and _PLAIN_VALUE.fullmatch(value):
+        return f"{name}: {value}\r\n".encode("ascii")
+    return _folded(name, value)
+
+
+@functools.lru_cache(maxsize=256)
+def _address_header(name: str, display_name: str, addr_spec: str) -> bytes:
+    """An address header (From, Reply-To): few distinct values, so rendered once each."""
+    return _folded(name, str(Address(display_name=display_name, addr_spec=addr_spec)))
+
+
+def _to_header(to: str) -> bytes:
+    address = Address(addr_spec=to)  # validates (ValueError "Invalid addr_spec ...")
+    if address.addr_spec == to and len(to) < 990 and _PLAIN_ADDRESS.fullmatch(to):
+        return f"To: {to}\r\n".encode("ascii")
+    return _folded("To", str(address))
+
+
+def _text_part(text: str, subtype: str) -> tuple[bytes, bytes]:
+    """Content headers and quoted-printable body of a text part, as ``set_content`` makes
+    them (utf-8, the email package's encoder, line length 78) with CRLF line ends."""
+    lines = text.encode("utf-8").splitlines()
+    body = quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), 78)
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n"
+    ).encode("ascii"), body.replace("\n", "\r\n").encode("ascii")
+
+
+def compose_wire(
+    *,
+    message_id: str,
+    from_address: str,
+    from_name: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    unsubscribe_url: str,
+    unsubscribe_token: str,
+    date: datetime,
+    reply_to: str | None = None,
+) -> Outgoing:
+    """``to_bytes(compose(...))`` with its envelope, built directly (see the module
+    docstring); the same checks: a one-line filter on header values, http(s) unsubscribe
+    URL, valid addresses."""
+    if not unsubscribe_url.lower().startswith(("https://", "http://")):
+        raise ValueError(f"the unsubscribe URL must be http(s), not {unsubscribe_url!r}")
+    to = _one_line(to)
+    mid = normalize_message_id(message_id)
+    mailto = unsubscribe_mailto(from_address, _one_line(unsubscribe_token))
+    head = [
+        _address_header("From", _one_line(from_name), from_address),
+        _to_header(to),
+        _header("Subject", _one_line(subject)),
+        _header("Date", format_datetime(date)),
+        _header("Message-ID", mid),
+    ]
+    if reply_to:
+        head.append(_address_header("Reply-To", "", _one_line(reply_to)))
+    head += [
+        _header("List-Unsubscribe", f"<{_one_line(unsubscribe_url)}>, <{mailto}>"),
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+    ]
+    plain_headers, plain_body = _text_part(text or " ", "plain")
+    if not html:
+        data = b"".join([*head, plain_headers, b"MIME-Version: 1.0\r\n\r\n", plain_body])
+    else:
+        html_headers, html_body = _text_part(html, "html")
+        boundary = f"=_{secrets.token_hex(12)}".encode("ascii")
+        data = b"".join(
+            [
+                *head,
+                b"MIME-Version: 1.0\r\n",
+                b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n',
+                b"\r\n--" + boundary + b"\r\n",
+                plain_headers,
+                b"\r\n",
+                plain_body,
+                b"\r\n--" + boundary + b"\r\n",
+                html_headers,
+                b"MIME-Version: 1.0\r\n\r\n",
+                html_body,
+                b"\r\n--" + boundary + b"--\r\n",
+            ]
+        )
+    # The addresses as the envelope uses them (what _addr_spec reads from a composed one).
+    sender = Address(addr_spec=from_address).addr_spec
+    return Outgoing(
+        sender=sender, recipient=Address(addr_spec=to).addr_spec, message_id=mid, data=data
+    )
 
 
 def to_bytes(message: EmailMessage) -> bytes:
@@ -260,7 +393,7 @@ class Mailer:
 
     async def send(
         self,
-        message: EmailMessage,
+        message: EmailMessage | Outgoing,
         *,
         before_data: BeforeData | None = None,
     ) -> Outcome:
@@ -270,9 +403,12 @@ class Mailer:
         returning False aborts (RSET, nothing delivered). If it raises, the transaction is
         reset and the exception propagates.
         """
-        sender = _addr_spec(message, "From")
-        recipient = _addr_spec(message, "To")
-        data = to_bytes(message)
+        if isinstance(message, Outgoing):
+            sender, recipient, data = message.sender, message.recipient, message.data
+        else:
+            sender = _addr_spec(message, "From")
+            recipient = _addr_spec(message, "To")
+            data = to_bytes(message)
         async with self._lock:
             return await self._send(sender, recipient, data, before_data)
 

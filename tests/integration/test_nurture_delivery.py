@@ -571,3 +571,98 @@ async def test_unsubscribe_get_confirms_post_unsubscribes(
     await deliver_due(nurture.uow, mailer, settings, topic=TOPIC, now=T0 + timedelta(days=2))
     assert (await nurture.row(nxt))["status"] == "suppressed"
     assert len(recorder.received) == 1
+
+
+async def test_several_connections_send_each_email_once_and_record_every_result(
+    nurture: Nurture, smtp: tuple[Recorder, int], settings: NurtureSettings
+) -> None:
+    recorder, _ = smtp
+    ws = workspace()
+    await nurture.template(ws)
+    recorder.refuse.add("lead3@acme.example")
+    recorder.tempfail_once.add("lead5@acme.example")
+    ids = []
+    for i in range(12):
+        await nurture.lead(ws, f"ld_{i}", f"lead{i}@acme.example")
+        ids.append(await nurture.send(ws, f"ld_{i}"))
+    mailers = [Mailer.from_settings(settings) for _ in range(3)]
+    try:
+        assert await deliver_due(nurture.uow, mailers, settings, topic=TOPIC, now=T0) == 12
+    finally:
+        for m in mailers:
+            await m.close()
+    assert [m.connections_opened for m in mailers] == [1, 1, 1]
+    delivered = sorted(r.rcpt_tos[0] for r in recorder.received)
+    assert delivered == sorted(f"lead{i}@acme.example" for i in range(12) if i not in (3, 5))
+    fates = {i: (await nurture.row(send_id))["status"] for i, send_id in enumerate(ids)}
+    assert fates == {i: {3: "bounced", 5: "queued"}.get(i, "sent") for i in range(12)}
+    events = await nurture.events()
+    assert sorted(e.type for e in events) == ["email.bounced"] + ["email.sent"] * 10
+    for i in (0, 1, 11):
+        assert (await nurture.row(ids[i]))["sent_at"] == T0
+
+
+@pytest.mark.parametrize("when", ["before_smtp", "after_accept"])
+async def test_killed_while_results_wait_to_be_recorded_nothing_is_sent_twice(
+    nurture: Nurture,
+    smtp: tuple[Recorder, int],
+    settings: NurtureSettings,
+    mailer: Mailer,
+    when: str,
+) -> None:
+    """Results are committed with the next marker (or at the end of the batch): a worker
+    killed in between leaves accepted sends in 'sending' with their marker, and recovery
+    records them as sent, never sending them again; the rest go out once."""
+    recorder, _ = smtp
+    ws = workspace()
+    await nurture.template(ws)
+    ids = []
+    for i in range(6):
+        await nurture.lead(ws, f"ld_{i}", f"lead{i}@acme.example")
+        ids.append(await nurture.send(ws, f"ld_{i}"))
+    calls = 0
+
+    class DiesOnTheFourth(Mailer):
+        async def send(self, message: Any, **kwargs: Any) -> Outcome:
+            nonlocal calls
+            calls += 1
+            if calls == 4 and when == "before_smtp":
+                raise Killed
+            outcome = await super().send(message, **kwargs)
+            if calls == 4:
+                raise Killed
+            return outcome
+
+    dying = [DiesOnTheFourth(host="127.0.0.1", port=settings.smtp_port) for _ in range(2)]
+    with pytest.raises(Killed):
+        await deliver_due(nurture.uow, dying, settings, topic=TOPIC, now=T0)
+    for m in dying:
+        await m.close()
+    accepted = {r.message["Message-ID"] for r in recorder.received}
+    assert len(accepted) == (4 if when == "after_accept" else 3)
+    rows = {send_id: await nurture.row(send_id) for send_id in ids}
+    for send_id, row in rows.items():
+        if f"<{send_id}@leadflow>" in accepted:  # accepted: recorded, or marked in-data
+            assert row["status"] == "sent" or (row["status"], row["last_error"]) == (
+                "sending",
+                IN_DATA,
+            )
+        else:
+            assert row["status"] == "sending"
+            assert row["last_error"] is None
+    assert any(r["status"] == "sending" and r["last_error"] == IN_DATA for r in rows.values()), (
+        "a result was still waiting to be recorded"
+    )
+
+    t1 = T0 + timedelta(minutes=5)
+    await recover_interrupted(nurture.uow, older_than=timedelta(minutes=2), topic=TOPIC, now=t1)
+    await deliver_due(nurture.uow, mailer, settings, topic=TOPIC, now=t1)
+    await recover_interrupted(
+        nurture.uow, older_than=timedelta(minutes=2), topic=TOPIC, now=t1 + timedelta(hours=1)
+    )
+    await deliver_due(nurture.uow, mailer, settings, topic=TOPIC, now=t1 + timedelta(hours=1))
+    ids_received = sorted(str(r.message["Message-ID"]) for r in recorder.received)
+    assert ids_received == sorted(f"<{send_id}@leadflow>" for send_id in ids), "each once"
+    assert {(await nurture.row(send_id))["status"] for send_id in ids} == {"sent"}
+    sent_events = [e.payload["send_id"] for e in await nurture.events() if e.type == "email.sent"]
+    assert sorted(sent_events) == sorted(ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import re
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -13,6 +14,7 @@ import pytest
 from services.nurture.delivery import backoff, event_id
 from services.nurture.mailer import (
     compose,
+    compose_wire,
     normalize_message_id,
     to_bytes,
     unsubscribe_mailto,
@@ -172,3 +174,73 @@ def test_backoff_doubles_and_is_capped() -> None:
 def test_event_ids_are_derived_from_the_send() -> None:
     assert event_id("email.sent", "s1") == event_id("email.sent", "s1")
     assert event_id("email.sent", "s1") != event_id("email.bounced", "s1")
+
+
+def _same_boundary(data: bytes) -> bytes:
+    found = re.search(rb'boundary="([^"]+)"', data)
+    return data.replace(found.group(1), b"BOUNDARY") if found else data
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"html": ""},
+        {"reply_to": None, "from_name": "LeadFlow"},
+        {"subject": "Grüße 🎉", "text": "Grüße, Ada\n", "html": "<p>Grüße</p>"},
+        {"subject": "x" * 1200, "text": "a" * 300 + "\r\n.dot\nFrom me\n trailing  \n\t"},
+        {"subject": "Hello =?utf-8?q?SGk=?= there", "html": "<p>" + "é" * 200 + "</p>"},
+        {"subject": "Hello\r\nBcc: victim@evil.example", "from_name": "Evil\r\nBcc: v@e.example"},
+        {"subject": "  spaced\tout  ", "text": "", "from_name": "Zoë Ünicode"},
+        {"to": '"odd local"@acme.example', "message_id": "<abc@x.example>"},
+        {"unsubscribe_url": "https://nurture.example/u/" + "T" * 1100, "unsubscribe_token": "T"},
+    ],
+)
+def test_compose_wire_writes_the_same_bytes_as_compose(overrides: dict[str, Any]) -> None:
+    reference = message(**overrides)
+    fields: dict[str, Any] = {
+        "message_id": "snd_1@leadflow",
+        "from_address": "news@leadflow.example",
+        "from_name": "LeadFlow, Inc.",
+        "to": "ada@acme.example",
+        "subject": "Welcome, Ada",
+        "text": "Hello Ada\n",
+        "html": "<p>Hello <b>Ada</b></p>",
+        "unsubscribe_url": reference["List-Unsubscribe"].split(">", 1)[0].strip("<"),
+        "unsubscribe_token": "unused",
+        "date": NOW,
+        "reply_to": "sales@leadflow.example",
+    }
+    fields["unsubscribe_token"] = fields["unsubscribe_url"].rsplit("/", 1)[1]
+    fields.update(overrides)
+    wire = compose_wire(**fields)
+    assert _same_boundary(wire.data) == _same_boundary(to_bytes(compose(**fields)))
+    assert wire.sender == "news@leadflow.example"
+    assert wire.recipient == str(reference["To"].addresses[0].addr_spec)
+    assert wire.message_id == reference["Message-ID"]
+    wire.data.decode("ascii")
+
+
+def test_compose_wire_refuses_what_compose_refuses() -> None:
+    fields: dict[str, Any] = {
+        "message_id": "snd_1@leadflow",
+        "from_address": "news@leadflow.example",
+        "from_name": "LeadFlow",
+        "to": "ada@acme.example",
+        "subject": "s",
+        "text": "t",
+        "html": "",
+        "unsubscribe_url": "https://n.example/u/T",
+        "unsubscribe_token": "T",
+        "date": NOW,
+    }
+    with pytest.raises(ValueError, match="Invalid addr_spec"):
+        compose_wire(**{**fields, "to": "ada@acme.example\r\nBcc: victim@evil.example"})
+    with pytest.raises(ValueError, match="must be http"):
+        compose_wire(**{**fields, "unsubscribe_url": "javascript:alert(1)"})
+    with pytest.raises(ValueError, match="empty Message-ID"):
+        compose_wire(**{**fields, "message_id": " <> "})
+    headers = compose_wire(**{**fields, "subject": "Hi\r\nBcc: v@e.example"}).data.split(
+        b"\r\n\r\n", 1
+    )[0]
+    assert b"\r\nBcc:" not in headers

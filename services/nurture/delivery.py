@@ -55,7 +55,8 @@ claim (``status = 'sending' AND attempts = n``):
 ``recover_interrupted`` applies the restart rule to rows left in ``sending`` by a worker
 that stopped: without the in-data marker they go back to ``queued`` (nothing was delivered),
 with it they are recorded as ``sent`` (outcome unknown) and not sent again.
-``run_forever`` is the loop the service runs.
+``run_forever`` is the loop the service runs; it wakes when the next queued send is due
+(``next_due``), so a send goes out within about one batch's time of becoming due.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ WorkspaceName = Callable[[str], str | None]
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
 RATE_PERIOD = timedelta(minutes=1)
+QUICKEST_POLL = timedelta(milliseconds=50)  # run_forever never polls more often than this
 UNKNOWN_AFTER_CRASH = (
     "outcome unknown: worker stopped during the SMTP transaction; not re-sent to avoid a duplicate"
 )
@@ -887,6 +889,23 @@ async def recover_interrupted(
     return Recovered(requeued, assumed)
 
 
+async def next_due(uow_factory: UowFactory) -> datetime | None:
+    """When the earliest queued send of an active sequence is due (None: no such send)."""
+    async with uow_factory() as uow:
+        due: datetime | None = await uow.session.scalar(
+            select(_sends.c.next_attempt_at)
+            .where(
+                _sends.c.status == "queued",
+                _sends.c.sequence_id.in_(
+                    select(models.sequences.c.id).where(models.sequences.c.status == "active")
+                ),
+            )
+            .order_by(_sends.c.next_attempt_at)
+            .limit(1)
+        )
+        return due
+
+
 async def run_forever(
     uow_factory: UowFactory,
     mailer: Mailer | Sequence[Mailer],
@@ -899,13 +918,16 @@ async def run_forever(
     workspace_name: WorkspaceName | None = None,
 ) -> None:
     """Deliver until ``stop`` is set (or the task is cancelled): a batch right after a full
-    one, else every ``scheduler_every_seconds``; recovery at start and every
-    ``recover_every``. Errors are logged and retried (the database may be restarting)."""
+    one, else when the next queued send is due, but at most ``scheduler_every_seconds``
+    later (sends the scheduler queues meanwhile) and at least ``QUICKEST_POLL`` (due sends
+    another worker holds); recovery at start and every ``recover_every``. Errors are
+    logged and retried (the database may be restarting)."""
     stop = stop or asyncio.Event()
     last_recovery: datetime | None = None
     while not stop.is_set():
         now = datetime.now(UTC)
         taken = 0
+        wait = settings.scheduler_every_seconds
         try:
             if last_recovery is None or now - last_recovery >= recover_every:
                 await recover_interrupted(
@@ -921,10 +943,13 @@ async def run_forever(
                 limit=limit,
                 workspace_name=workspace_name,
             )
+            if taken < limit and (due := await next_due(uow_factory)) is not None:
+                until = (due - datetime.now(UTC)).total_seconds()
+                wait = min(wait, max(until, QUICKEST_POLL.total_seconds()))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("nurture delivery round failed; retrying")
         if taken < limit:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.scheduler_every_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=wait)

@@ -73,11 +73,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import (
+    Boolean,
     CursorResult,
     SmallInteger,
     String,
     Text,
     bindparam,
+    case,
     func,
     select,
     tuple_,
@@ -566,52 +568,52 @@ def _unnest(**arrays: tuple[Any, list[Any]]) -> Any:
     return func.unnest(*params).table_valued(*arrays).render_derived(name="v")
 
 
-async def _mark_in_data(session: AsyncSession, jobs: Sequence[_Job]) -> set[str]:
-    """The in-data markers of ``jobs``, each guarded by its claim: the ids that got it."""
-    if not jobs:
+async def _mark_and_record_sent(
+    uow: UnitOfWork,
+    markers: Sequence[_Job],
+    sent: Sequence[tuple[_Job, Outcome]],
+    *,
+    topic: str,
+    now: datetime,
+) -> set[str]:
+    """In ONE statement, each guarded by its claim: the in-data markers of ``markers``, and
+    ``sent`` (accepted or unknown outcomes) recorded as ``sent`` with ``email.sent``.
+    Returns the ids of ``markers`` that got their marker."""
+    if not markers and not sent:
         return set()
+    jobs = [*markers, *(j for j, _ in sent)]
+    is_sent = [False] * len(markers) + [True] * len(sent)
+    notes = [None] * len(markers) + [
+        UNKNOWN_DURING_DATA.format(detail=o.reply) if o.kind == "unknown" else None for _, o in sent
+    ]
     v = _unnest(
         ids=(String, [j.row["id"] for j in jobs]),
         attempts=(SmallInteger, [j.attempts for j in jobs]),
-    )
-    result = await session.execute(
-        update(_sends)
-        .where(
-            _sends.c.id == v.c.ids, _sends.c.attempts == v.c.attempts, _sends.c.status == "sending"
-        )
-        .values(last_error=IN_DATA)
-        .returning(_sends.c.id)
-    )
-    return set(result.scalars())
-
-
-async def _record_sent(
-    uow: UnitOfWork, done: Sequence[tuple[_Job, Outcome]], *, topic: str, now: datetime
-) -> None:
-    """Accepted (and unknown) outcomes: ``sent`` and ``email.sent``, one statement for all."""
-    notes = [
-        UNKNOWN_DURING_DATA.format(detail=o.reply) if o.kind == "unknown" else None for _, o in done
-    ]
-    v = _unnest(
-        ids=(String, [j.row["id"] for j, _ in done]),
-        attempts=(SmallInteger, [j.attempts for j, _ in done]),
+        sent=(Boolean, is_sent),
         notes=(Text, notes),
     )
     result = await uow.session.execute(
         update(_sends)
         .where(
-            _sends.c.id == v.c.ids, _sends.c.attempts == v.c.attempts, _sends.c.status == "sending"
+            _sends.c.id == v.c.ids,
+            _sends.c.attempts == v.c.attempts,
+            _sends.c.status == "sending",
         )
-        .values(status="sent", sent_at=now, last_error=v.c.notes)
+        .values(
+            status=case((v.c.sent, "sent"), else_=_sends.c.status),
+            sent_at=case((v.c.sent, now), else_=_sends.c.sent_at),
+            last_error=case((v.c.sent, v.c.notes), else_=IN_DATA),
+        )
         .returning(_sends.c.id)
     )
-    recorded = set(result.scalars())
+    hit = set(result.scalars())
     events = []
-    for job, outcome in done:
-        if job.row["id"] in recorded:
+    for job, outcome in sent:
+        if job.row["id"] in hit:
             extra = {"outcome_unknown": True} if outcome.kind == "unknown" else {}
             events.append(_sent_event(job.row, now, to=job.to, subject=job.subject, **extra))
     await uow.emit(topic, *events)
+    return {j.row["id"] for j in markers} & hit
 
 
 async def _record_other(
@@ -730,13 +732,11 @@ class _Writer:
     async def _write(self, markers: list[_Job], results: list[tuple[_Job, Outcome]]) -> set[str]:
         self.transactions += 1
         async with self._uow_factory() as uow:
-            sent = [(j, o) for j, o in results if o.kind in ("accepted", "unknown")]
-            if sent:
-                await _record_sent(uow, sent, topic=self._topic, now=self._now)
             for job, outcome in results:
                 if outcome.kind in ("transient", "permanent"):
                     await _record_other(uow, job, outcome, topic=self._topic, now=self._now)
-            return await _mark_in_data(uow.session, markers)
+            sent = [(j, o) for j, o in results if o.kind in ("accepted", "unknown")]
+            return await _mark_and_record_sent(uow, markers, sent, topic=self._topic, now=self._now)
 
 
 async def _deliver(

@@ -1,4 +1,8 @@
-"""`leadflow scoring …`: train (and, later, promote) conversion models."""
+"""`leadflow scoring …`: train, list and promote conversion models.
+
+scikit-learn and numpy are imported inside the commands: every `leadflow` process (each
+service's `serve`) imports this module, and only scoring needs them (~80 MiB).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
-from services.scoring import history, registry, training
-from services.scoring.live_models import DEFAULT_MODEL
+from services.scoring import registry
 from services.scoring.settings import ScoringSettings
 from services.scoring.simulate import simulate
 from shared.db import create_engine, create_session_factory
@@ -38,7 +41,7 @@ def train(
     ] = "customer",
     conversion_event: Annotated[
         str, typer.Option(help="the event that marks a conversion")
-    ] = training.CONVERSION_EVENT,
+    ] = "Deal Won",
     out: Annotated[Path, typer.Option(help="folder that receives models/<version>/")] = Path(
         "models"
     ),
@@ -48,6 +51,9 @@ def train(
     ] = False,
 ) -> None:
     """Train on labelled history, evaluate on the later people, save model, report and plots."""
+    from services.scoring import history, training
+    from services.scoring.live_models import DEFAULT_MODEL
+
     version = "m" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     folder = out / version
     with tqdm(total=4, desc="training", unit="step") as progress:

@@ -41,7 +41,7 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
             "nurture scheduler",
             cancel_on_stop=True,
         )
-        mailer = Mailer.from_settings(settings)
+        mailers = [Mailer.from_settings(settings) for _ in range(settings.smtp_connections)]
 
         def workspace_name(workspace_id: str) -> str:
             found = runtime.directory.get(workspace_id)
@@ -49,7 +49,7 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
 
         runtime.background(
             delivery.run_forever(
-                runtime.uow, [mailer], settings, topic=topic, workspace_name=workspace_name
+                runtime.uow, mailers, settings, topic=topic, workspace_name=workspace_name
             ),
             "nurture delivery",
             cancel_on_stop=True,
@@ -57,7 +57,8 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await mailer.close()
+            for mailer in mailers:
+                await mailer.close()
 
     app = create_service_app(
         settings,

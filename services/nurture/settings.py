@@ -27,6 +27,13 @@ class NurtureSettings(BaseServiceSettings):
     smtp_starttls: bool = Field(
         False, validation_alias=env("NURTURE_SMTP_STARTTLS", "smtp_starttls")
     )
+    smtp_connections: int = Field(
+        8,
+        ge=1,
+        le=64,
+        validation_alias=env("NURTURE_SMTP_CONNECTIONS", "smtp_connections"),
+        description="SMTP connections one worker keeps open and sends over in parallel",
+    )
     smtp_timeout_seconds: float = Field(
         10, gt=0, validation_alias=env("NURTURE_SMTP_TIMEOUT_SECONDS", "smtp_timeout_seconds")
     )

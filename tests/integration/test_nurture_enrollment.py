@@ -203,3 +203,27 @@ async def test_a_touchpoint_reaches_the_lead_through_its_user_id(nurture: Nurtur
     await nurture.consume([demo])
     [ended] = await nurture.rows(models.enrollments, sequence_id=seq_id)
     assert (ended["status"], ended["exit_reason"]) == ("exited", "event:Demo Booked")
+
+
+async def test_a_hard_bounce_ends_the_enrollment_and_a_soft_one_does_not(nurture: Nurture) -> None:
+    ws, seq_id = await workspace_with_sequence(nurture, DEFINITION)
+    monday = MONDAY_0700_UTC + timedelta(hours=1)
+    await nurture.consume(
+        [lead_event(ws, "lead.lifecycle_changed", monday, from_stage="lead", to_stage="mql")]
+    )
+
+    def bounce(kind: str, minutes: int) -> Envelope:
+        return Envelope(
+            type="email.bounced",
+            workspace_id=ws,
+            lead_key="ld_1",
+            occurred_at=monday + timedelta(minutes=minutes),
+            payload={"lead_id": "ld_1", "send_id": f"snd_{kind}", "kind": kind, "detail": "550"},
+        )
+
+    await nurture.consume([bounce("soft", 1)])
+    [still] = await nurture.rows(models.enrollments, sequence_id=seq_id)
+    assert still["status"] == "active"
+    await nurture.consume([bounce("hard", 2)])
+    [ended] = await nurture.rows(models.enrollments, sequence_id=seq_id)
+    assert (ended["status"], ended["exit_reason"]) == ("exited", "hard_bounced")

@@ -42,3 +42,25 @@ def table(figures: list[Figure]) -> str:
         figures_ = f"{f.value:12,.0f} {f.unit:10} {f.baseline:12,.0f}  {f.ratio:6.2f}"
         lines.append(f"{f.name:34} {figures_}  {f.baseline_name}")
     return "\n".join(lines)
+
+
+async def fresh_database(name: str) -> str:
+    """Drop and create database `name` next to the configured one (a new deployment for
+    one run: what an earlier run left must not blur the figures); its URL."""
+    import os
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from shared.db import create_engine
+
+    url = make_url(os.environ["DATABASE_URL"])
+    admin = create_engine(url.render_as_string(False), pool_size=1)
+    try:
+        async with admin.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'drop database if exists "{name}" with (force)'))
+            await conn.execute(text(f'create database "{name}"'))
+    finally:
+        await admin.dispose()
+    return url.set(database=name).render_as_string(False)

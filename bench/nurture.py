@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-import os
 import re
 import statistics
 import time
@@ -36,9 +35,9 @@ from typing import Any
 
 import aiosmtplib
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench import harness
 from bench.harness import Figure
 from services.nurture import delivery, models
 from services.nurture.mailer import Mailer, compose, to_bytes
@@ -145,17 +144,7 @@ def smtp_server() -> Iterator[tuple[SmtpServer, list[tuple[str, float]]]]:
 
 async def fresh_database() -> str:
     """A new, empty database with the nurture schema: its URL."""
-    url = make_url(os.environ["DATABASE_URL"])
-    name = "leadflow_bench_nurture"
-    admin = create_engine(url.render_as_string(False), pool_size=1)
-    try:
-        async with admin.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'drop database if exists "{name}" with (force)'))
-            await conn.execute(text(f'create database "{name}"'))
-    finally:
-        await admin.dispose()
-    database = url.set(database=name).render_as_string(False)
+    database = await harness.fresh_database("leadflow_bench_nurture")
     await upgrade(SERVICES["nurture"].migrations, database_url=database, schema="nurture")
     return database
 

@@ -23,9 +23,8 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
+from bench import harness
 from bench.harness import Figure
 from bench.ingest import _rss_kib
 from bench.loadgen import ROOT
@@ -34,7 +33,6 @@ from services.scoring.live_models import default_bundle
 from services.scoring.scorer import score_many
 from services.scoring.simulate import simulate
 from shared.bus import KafkaPublisher, create_producer, ensure_topics, publish, topic_partitions
-from shared.db import create_engine
 from shared.events import Envelope, Topics, decode
 from tests.integration.scoring_support import envelopes_from
 
@@ -42,19 +40,9 @@ CLI = [sys.executable, "-m", "services.cli"]
 
 
 async def fresh_database() -> str:
-    """A new, empty database for one run (a new deployment), next to the configured one: its
-    URL. Leads left by an earlier run would keep the decay job busy and blur the figures."""
-    url = make_url(os.environ["DATABASE_URL"])
-    name = "leadflow_bench_scoring"
-    admin = create_engine(url.render_as_string(False), pool_size=1)
-    try:
-        async with admin.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'drop database if exists "{name}" with (force)'))
-            await conn.execute(text(f'create database "{name}"'))
-    finally:
-        await admin.dispose()
-    return url.set(database=name).render_as_string(False)
+    """A new, empty database for one run: leads left by an earlier run would keep the decay
+    job busy and blur the figures."""
+    return await harness.fresh_database("leadflow_bench_scoring")
 
 
 @contextmanager

@@ -52,7 +52,8 @@ class ServiceRuntime:
     # More readiness checks a service adds: name -> coroutine returning "ok" or the reason.
     checks: dict[str, Callable[[], Awaitable[str]]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    cancel_on_stop: list[asyncio.Task[None]] = field(default_factory=list)
+    # Set when the service stops: periodic loops finish their transaction and return.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, inbox=self.inbox, outbox=self.outbox)
@@ -86,14 +87,19 @@ class ServiceRuntime:
         self.background(runner.run(), f"consumer {topics}")
         return runner
 
-    def background(self, coro: object, name: str, *, cancel_on_stop: bool = False) -> None:
-        """Run a task for the service's life. Loops that never end by themselves (periodic
-        jobs) say cancel_on_stop: cancelling them rolls back their open transaction."""
+    def background(self, coro: object, name: str) -> None:
+        """Run a task for the service's life. It must return soon after `stopping` is set
+        (periodic loops wait on it instead of sleeping); one that does not is cancelled after
+        a grace period."""
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
         task.add_done_callback(_log_crash)
         self.tasks.append(task)
-        if cancel_on_stop:
-            self.cancel_on_stop.append(task)
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True when the service is stopping (time to return)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        return self.stopping.is_set()
 
     async def readiness(self) -> dict[str, str]:
         """'ok' or the reason, per dependency."""
@@ -113,6 +119,22 @@ class ServiceRuntime:
         for name, check in self.checks.items():
             checks[name] = await check()
         return checks
+
+
+STOP_GRACE_SECONDS = 10.0
+
+
+async def _finish(tasks: list[asyncio.Task[None]]) -> None:
+    """Let tasks end by themselves (each finishes its transaction); cancel stragglers (a
+    send stuck on an unreachable broker, say) after the grace period."""
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+    for task in late:
+        log.warning("task %s did not stop in time; cancelling it", task.get_name())
+        task.cancel()
+    if late:
+        await asyncio.wait(late, timeout=STOP_GRACE_SECONDS)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:
@@ -171,22 +193,17 @@ async def service_runtime(
 
     runtime.checks["workspaces"] = workspaces_loaded
     relay = OutboxRelay(engine, outbox, publisher, poll_seconds=settings.outbox_poll_seconds)
-    # Cancelled at stop rather than awaited: a send stuck on a broker must not hold the
-    # shutdown (and the relay's leader lock) forever; unpublished rows stay for the next one.
-    runtime.background(relay.run(), "outbox relay", cancel_on_stop=True)
-    stopping = asyncio.Event()
+    runtime.background(relay.run(), "outbox relay")
     window = timedelta(hours=settings.dedupe_window_hours)
-    runtime.background(keep_purging(engine, inbox, window, stopping), "inbox retention")
+    runtime.background(keep_purging(engine, inbox, window, runtime.stopping), "inbox retention")
     try:
         yield runtime
     finally:
-        stopping.set()
+        runtime.stopping.set()
         relay.stop()
         for consumer in runtime.consumers:
             consumer.stop()
-        for task in runtime.cancel_on_stop:
-            task.cancel()
-        await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        await _finish(runtime.tasks)
         await feed.stop()
         await producer.stop()
         await engine.dispose()

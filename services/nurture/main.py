@@ -36,10 +36,12 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
         )
         runtime.background(
             scheduler.run_forever(
-                runtime.uow, topic=topic, every_seconds=settings.scheduler_every_seconds
+                runtime.uow,
+                topic=topic,
+                every_seconds=settings.scheduler_every_seconds,
+                stop=runtime.stopping,
             ),
             "nurture scheduler",
-            cancel_on_stop=True,
         )
         mailers = [Mailer.from_settings(settings) for _ in range(settings.smtp_connections)]
 
@@ -49,10 +51,14 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
 
         runtime.background(
             delivery.run_forever(
-                runtime.uow, mailers, settings, topic=topic, workspace_name=workspace_name
+                runtime.uow,
+                mailers,
+                settings,
+                topic=topic,
+                stop=runtime.stopping,
+                workspace_name=workspace_name,
             ),
             "nurture delivery",
-            cancel_on_stop=True,
         )
         try:
             yield

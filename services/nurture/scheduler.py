@@ -12,6 +12,7 @@ were, nobody repeated or skipped. Delivery (delivery.py) takes the queued sends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -140,15 +141,17 @@ async def _move(uow: UnitOfWork, enrollment_id: str, progress: seq.Progress, at:
 
 
 async def run_forever(
-    make_uow: Callable[[], UnitOfWork], *, topic: str, every_seconds: float
+    make_uow: Callable[[], UnitOfWork], *, topic: str, every_seconds: float, stop: asyncio.Event
 ) -> None:
-    while True:
+    """Advance due enrollments until `stop` is set (finishing the transaction at hand)."""
+    while not stop.is_set():
         try:
-            while True:
+            while not stop.is_set():
                 async with make_uow() as uow:
                     n = await schedule_due(uow, topic=topic, now=utcnow())
                 if n == 0:
                     break
         except Exception:  # a database blip must not stop the scheduler
             log.exception("nurture scheduler failed")
-        await asyncio.sleep(every_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_seconds)

@@ -9,9 +9,9 @@ the next batch.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,6 +20,12 @@ from services.scoring.models import models
 from services.scoring.scorer import ModelBundle
 
 DEFAULT_MODEL = Path(__file__).with_name("default_model.joblib")
+
+
+class Pausing(Protocol):
+    async def pause(self, seconds: float) -> bool: ...
+
+
 log = logging.getLogger(__name__)
 
 
@@ -66,10 +72,9 @@ class LiveModels:
         self._by_version[version] = bundle
         return bundle
 
-    async def follow(self, every_seconds: float) -> None:
-        while True:
+    async def follow(self, every_seconds: float, runtime: Pausing) -> None:
+        while not await runtime.pause(every_seconds):
             try:
                 await self.refresh()
             except Exception:  # a database blip must not stop the follower
                 log.exception("could not read the model registry")
-            await asyncio.sleep(every_seconds)

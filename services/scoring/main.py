@@ -29,9 +29,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             async with runtime.uow() as uow:
                 await handlers.apply_touchpoints(uow, envelopes, live, topic=topic)
 
-        runtime.background(
-            live.follow(settings.model_poll_seconds), "model follower", cancel_on_stop=True
-        )
+        runtime.background(live.follow(settings.model_poll_seconds, runtime), "model follower")
         # The handler's cost is mostly per call: one transaction per poll, all partitions.
         runtime.consume(
             [runtime.topics.touchpoints, runtime.topics.email_events],
@@ -39,9 +37,8 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             whole_poll=True,
         )
         runtime.background(
-            maintenance.run_forever(runtime.uow, live, settings, topic),
+            maintenance.run_forever(runtime.uow, live, settings, topic, runtime),
             "scoring maintenance",
-            cancel_on_stop=True,
         )
         yield
 

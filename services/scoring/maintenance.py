@@ -15,7 +15,6 @@ the job never waits on a batch being applied.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -24,9 +23,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, tuple_
 
 from services.scoring import lifecycle, publishing, rules, store
+from services.scoring.config import ScoringConfig
 from services.scoring.features import vector
 from services.scoring.handlers import Outcome, enter
-from services.scoring.live_models import LiveModels
+from services.scoring.live_models import LiveModels, Pausing
 from services.scoring.models import identities, lead_events, lead_stages, leads, rule_ledger
 from services.scoring.scorer import factors, score_many
 from services.scoring.settings import ScoringSettings
@@ -134,18 +134,19 @@ async def rescore_due(
 
 
 async def flag_stalled(
-    uow: UnitOfWork, *, topic: str, now: datetime, page: int = 1000, max_pages: int = 50
+    uow: UnitOfWork, *, topic: str, now: datetime, page: int = 2000, max_pages: int = 50
 ) -> int:
     """One `lead.stalled` per stage entry that overstayed; returns how many.
 
-    Candidates are read page by page (oldest stage entry first): leads whose stage has no
-    limit in their workspace stay candidates, and must not hide the ones behind them."""
+    Candidates are read page by page (oldest stage entry first), a few columns each: leads
+    whose stage has no limit in their workspace stay candidates and must not hide the ones
+    behind them. Only the leads that did stall are loaded and locked."""
     session = uow.session
-    flagged_total = 0
+    flagged = 0
     after: tuple[datetime, str] | None = None
     for _ in range(max_pages):
         query = (
-            select(leads.c.id, leads.c.stage_entered_at)
+            select(leads.c.id, leads.c.workspace_id, leads.c.stage, leads.c.stage_entered_at)
             .where(
                 leads.c.merged_into.is_(None),
                 leads.c.stalled_at.is_(None),
@@ -154,7 +155,6 @@ async def flag_stalled(
             )
             .order_by(leads.c.stage_entered_at, leads.c.id)
             .limit(page)
-            .with_for_update(skip_locked=True)
         )
         if after is not None:
             query = query.where(tuple_(leads.c.stage_entered_at, leads.c.id) > after)
@@ -162,36 +162,56 @@ async def flag_stalled(
         if not rows:
             break
         after = (rows[-1].stage_entered_at, rows[-1].id)
-        flagged_total += await _flag(uow, [r.id for r in rows], topic=topic, now=now)
+        configs = await store.configs(session, {r.workspace_id for r in rows})
+        due = {
+            r.id: reason
+            for r in rows
+            if (reason := _overstayed(r.stage, r.stage_entered_at, configs[r.workspace_id], now))
+        }
+        if due:
+            flagged += await _flag(uow, list(due), configs, topic=topic, now=now)
         if len(rows) < page:
             break
-    return flagged_total
+    return flagged
 
 
-async def _flag(uow: UnitOfWork, ids: list[str], *, topic: str, now: datetime) -> int:
-    session = uow.session
-    records = await store.load_records(session, ids)
-    configs = await store.configs(session, {r.workspace_id for r in records})
-    events, flagged = [], []
-    for record in records:
-        config = configs[record.workspace_id]
-        if record.stage == "mql":
-            allowed = timedelta(hours=config.mql_sla_hours)
-            reason = f"MQL not accepted or rejected by sales within {config.mql_sla_hours:g} h"
-        elif (days := config.stage_max_days.get(record.stage)) is not None:  # type: ignore[call-overload]
-            allowed = timedelta(days=days)
-            reason = f"in stage {record.stage} for more than {days:g} days"
-        else:
+def _overstayed(stage: str, entered: datetime, config: ScoringConfig, now: datetime) -> str | None:
+    """Why a lead in `stage` since `entered` is stalled, or None if it is not (yet)."""
+    if stage == "mql":
+        if entered + timedelta(hours=config.mql_sla_hours) <= now:
+            return f"MQL not accepted or rejected by sales within {config.mql_sla_hours:g} h"
+        return None
+    days = config.stage_max_days.get(stage)  # type: ignore[call-overload]
+    if days is not None and entered + timedelta(days=days) <= now:
+        return f"in stage {stage} for more than {days:g} days"
+    return None
+
+
+async def _flag(
+    uow: UnitOfWork,
+    ids: list[str],
+    configs: dict[str, ScoringConfig],
+    *,
+    topic: str,
+    now: datetime,
+) -> int:
+    events, stalled = [], []
+    for record in await store.load_records(uow.session, ids):
+        # Checked again under the row lock: a sales action may have moved the lead meanwhile.
+        if record.id not in ids or record.stalled_at is not None or record.stage is None:
             continue
         assert record.stage_entered_at is not None
-        if record.stage_entered_at + allowed <= now:
-            events.append(publishing.stalled(record, reason, now))
+        reason = _overstayed(
+            record.stage, record.stage_entered_at, configs[record.workspace_id], now
+        )
+        if reason is not None:
             record.stalled_at = now
             record.changed = True
-            flagged.append(record)
-    await store.save_records(session, flagged, now)
+            stalled.append(record)
+            events.append(publishing.stalled(record, reason, now))
+    await store.save_records(uow.session, stalled, now)
     await uow.emit(topic, *events)
-    return len(flagged)
+    return len(stalled)
 
 
 async def purge_anonymous(uow: UnitOfWork, *, older_than: datetime, limit: int = 1000) -> int:
@@ -221,15 +241,20 @@ async def purge_anonymous(uow: UnitOfWork, *, older_than: datetime, limit: int =
 
 
 async def run_forever(
-    make_uow: Callable[[], UnitOfWork], models: LiveModels, settings: ScoringSettings, topic: str
+    make_uow: Callable[[], UnitOfWork],
+    models: LiveModels,
+    settings: ScoringSettings,
+    topic: str,
+    runtime: Pausing,
 ) -> None:
-    """Every few minutes: decay until nothing is due, then stalled leads, then the purge."""
+    """Every minute or so: decay, then stalled leads, then the purge; returns on stop."""
     while True:
         try:
-            await run_once(make_uow, models, settings, topic, utcnow())
+            await run_once(make_uow, models, settings, topic, utcnow(), runtime)
         except Exception:  # the next round tries again; a blip must not stop the job
             log.exception("scoring maintenance failed")
-        await asyncio.sleep(settings.maintenance_every_seconds)
+        if await runtime.pause(settings.maintenance_every_seconds):
+            return
 
 
 async def run_once(
@@ -238,6 +263,7 @@ async def run_once(
     settings: ScoringSettings,
     topic: str,
     now: datetime,
+    runtime: Pausing | None = None,
 ) -> dict[str, int]:
     done = {"rescored": 0, "stalled": 0, "purged": 0}
     stale_before = now - timedelta(hours=settings.rescore_after_hours)
@@ -247,11 +273,14 @@ async def run_once(
         async with make_uow() as uow:
             n = await rescore_due(uow, models, topic=topic, now=now, stale_before=stale_before)
         done["rescored"] += n
-        if n == 0:
+        if n == 0 or (runtime is not None and await runtime.pause(0)):
             break
-        await asyncio.sleep(0)
+    if runtime is not None and await runtime.pause(0):
+        return done
     async with make_uow() as uow:
         done["stalled"] = await flag_stalled(uow, topic=topic, now=now)
+    if runtime is not None and await runtime.pause(0):
+        return done
     older = now - timedelta(days=settings.anonymous_retention_days)
     async with make_uow() as uow:
         done["purged"] = await purge_anonymous(uow, older_than=older)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.reporting import models
+from services.reporting import api, funnel, models
 from services.reporting.settings import ReportingSettings
+from shared.events import Envelope
+from shared.runtime import ServiceRuntime
 from shared.web import create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -15,6 +19,21 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
+
+    @contextlib.asynccontextmanager
+    async def reporting(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
+        async def on_lead_events(envelopes: Sequence[Envelope]) -> None:
+            async with runtime.uow() as uow:
+                await funnel.apply_lead_events(uow, list(envelopes))
+
+        runtime.consume([runtime.topics.lead_events], on_lead_events, whole_poll=True)
+        yield
+
     return create_service_app(
-        settings, title="LeadFlow reporting", inbox=models.inbox, outbox=models.outbox
+        settings,
+        title="LeadFlow reporting",
+        inbox=models.inbox,
+        outbox=models.outbox,
+        routers=[api.router],
+        extension=reporting,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -49,6 +50,7 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
     async with (
         service_server("ingest") as ingest,
         service_server("scoring", prefix=ingest.topics.prefix) as scoring,
+        service_server("reporting", prefix=ingest.topics.prefix) as reporting,
         service_server(
             "nurture",
             prefix=ingest.topics.prefix,
@@ -147,12 +149,41 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
                 ]
 
             await wait_for(exited, within=30, what="the enrollment to end on unsubscribe")
+
+            # Reporting counts the lead in every stage it reached, today, as CSV too.
+            today = datetime.now(UTC).date()
+            days = {"start": (today - timedelta(days=1)).isoformat(), "end": today.isoformat()}
+            async with httpx.AsyncClient(base_url=reporting.url, headers=auth) as bi:
+
+                async def funnel() -> list[tuple[str, int]]:
+                    found = await bi.get("/v1/funnel", params=days)
+                    return [(s["stage"], s["reached"]) for s in found.json()["stages"]]
+
+                expected = [("subscriber", 1), ("lead", 1), ("mql", 1), ("sql", 0)]
+                await wait_for(
+                    lambda: _prefix(funnel(), expected), within=30, what="the funnel in reporting"
+                )
+                csv_text = (
+                    await bi.get(
+                        "/v1/funnel",
+                        params=days,
+                        headers={"Accept": "text/csv"},
+                    )
+                ).text
+                assert csv_text.splitlines()[0] == (
+                    "stage,reached,conversion_from_previous,conversion_from_top"
+                )
+                assert csv_text.splitlines()[3].startswith("mql,1,1.0,1.0")
             suppressed = (await api.get("/v1/suppressions")).json()["items"]
             assert [(s["email"], s["reason"]) for s in suppressed] == [
                 ("grace@navy.example", "unsubscribed")
             ]
             await asyncio.sleep(1)
             assert len(recorder.to("grace@navy.example")) == 1
+
+
+async def _prefix(rows: Any, expected: list[tuple[str, int]]) -> bool:
+    return bool((await rows)[: len(expected)] == expected)
 
 
 async def _clicks(leads: httpx.AsyncClient, lead_id: str, n: int) -> bool:

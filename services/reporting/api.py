@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from services.reporting import funnel as funnel_model
+from services.reporting import velocity as velocity_model
 from shared.auth import api_workspace
 from shared.workspaces import WorkspaceInfo
 
@@ -56,3 +57,23 @@ async def get_funnel(
     if wants_csv(request, format):
         return as_csv(result["stages"])
     return {"start": start, "end": end, "tz": tz, **result}
+
+
+@router.get(
+    "/velocity",
+    summary="Time in each stage and from first touch to MQL, SQL, customer (median, p75, p90)",
+)
+async def get_velocity(
+    request: Request,
+    workspace: Workspace,
+    start: Annotated[date, Query(description="first day, in `tz`")],
+    end: Annotated[date, Query(description="last day (included), in `tz`")],
+    tz: str = "UTC",
+    format: Literal["json", "csv"] | None = None,
+) -> Any:
+    period = period_of(start, end, tz)
+    async with request.app.state.runtime.sessions() as session:
+        rows = await velocity_model.velocity(session, workspace.id, period)
+    if wants_csv(request, format):
+        return as_csv(rows)
+    return {"start": start, "end": end, "tz": tz, "measures": rows}

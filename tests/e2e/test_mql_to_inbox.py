@@ -174,6 +174,10 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
                     "stage,reached,conversion_from_previous,conversion_from_top"
                 )
                 assert csv_text.splitlines()[3].startswith("mql,1,1.0,1.0")
+                speed = (await bi.get("/v1/velocity", params=days)).json()["measures"]
+                [to_mql] = [m for m in speed if m["measure"] == "first_touch_to_mql"]
+                assert to_mql["leads"] == 1
+                assert 0 <= to_mql["median_days"] < 1
             suppressed = (await api.get("/v1/suppressions")).json()["items"]
             assert [(s["email"], s["reason"]) for s in suppressed] == [
                 ("grace@navy.example", "unsubscribed")

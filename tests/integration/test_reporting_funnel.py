@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.reporting import funnel, models
+from services.reporting import funnel, models, velocity
 from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Envelope
@@ -84,3 +84,31 @@ def test_reached_counts_skipped_stages_from_the_later_entry() -> None:
         "opportunity": at + timedelta(days=3),
         "customer": at + timedelta(days=3),
     }
+
+
+async def test_velocity_matches_the_stage_entries(sessions) -> None:  # type: ignore[no-untyped-def]
+    ws = f"ws_{uuid.uuid4().hex[:8]}"
+    days = [2.0, 4.0, 6.0, 8.0, 10.0]  # first touch -> MQL, one lead each
+    events = []
+    for n, d in enumerate(days):
+        lead, start = f"ld_{n}", DAY0 + timedelta(days=n)
+        events += [
+            moved(ws, lead, "subscriber", start),
+            moved(ws, lead, "lead", start + timedelta(days=1)),
+            moved(ws, lead, "mql", start + timedelta(days=d)),
+        ]
+    async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
+        await funnel.apply_lead_events(uow, events)
+    period = funnel.Period.of_days(date(2026, 3, 1), date(2026, 4, 30), "UTC")
+    async with sessions() as session:
+        rows = {r["measure"]: r for r in await velocity.velocity(session, ws, period)}
+    assert rows["first_touch_to_mql"] == {
+        "measure": "first_touch_to_mql",
+        "leads": 5,
+        "median_days": 6.0,
+        "p75_days": 8.0,
+        "p90_days": 9.2,
+    }
+    assert rows["time_in_subscriber"]["median_days"] == 1.0
+    assert rows["time_in_lead"]["median_days"] == 5.0
+    assert rows["first_touch_to_customer"]["leads"] == 0

@@ -28,13 +28,13 @@ from bench import harness
 from bench.harness import Figure
 from bench.ingest import _rss_kib
 from bench.loadgen import ROOT
+from services.ingest.segment import envelopes_of
 from services.scoring import training
 from services.scoring.live_models import default_bundle
 from services.scoring.scorer import score_many
 from services.scoring.simulate import simulate
 from shared.bus import KafkaPublisher, create_producer, ensure_topics, publish, topic_partitions
 from shared.events import Envelope, Topics, decode
-from tests.integration.scoring_support import envelopes_from
 
 CLI = [sys.executable, "-m", "services.cli"]
 
@@ -78,7 +78,7 @@ def applied(port: int) -> int:
 
 def traffic(people: int, seed: int) -> tuple[str, list[Envelope]]:
     workspace = f"bench_{uuid.uuid4().hex[:8]}"
-    return workspace, envelopes_from(simulate(people, seed=seed).messages, workspace)
+    return workspace, envelopes_of(simulate(people, seed=seed).messages, workspace)
 
 
 async def bare_consume(bootstrap: str, topic: str, n: int) -> float:

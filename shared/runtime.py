@@ -31,6 +31,7 @@ from shared.db.retention import keep_purging
 from shared.errors import is_transient
 from shared.events import Topics
 from shared.settings import BaseServiceSettings
+from shared.signals import sleep_unless
 from shared.workspaces import WorkspaceDirectory, WorkspaceFeed
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,7 @@ class ServiceRuntime:
 
     async def pause(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True when the service is stopping (time to return)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
-        return self.stopping.is_set()
+        return await sleep_unless(self.stopping, seconds)
 
     async def readiness(self) -> dict[str, str]:
         """'ok' or the reason, per dependency."""

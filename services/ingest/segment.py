@@ -10,6 +10,7 @@ import hashlib
 import ipaddress
 import random
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -301,3 +302,11 @@ def batch(body: Any, *, workspace: WorkspaceInfo, request: Request, limits: Limi
                 )
             )
     return outcome
+
+
+def envelopes_of(messages: Iterable[dict[str, Any]], workspace_id: str) -> list[Envelope]:
+    """Valid Segment messages as ingest would publish them, received now (for simulated
+    traffic fed straight to Kafka: tests, benchmarks)."""
+    workspace = WorkspaceInfo(workspace_id, workspace_id)
+    request = Request(received_at=datetime.now(UTC))
+    return [to_envelope(m, kind=None, workspace=workspace, request=request) for m in messages]

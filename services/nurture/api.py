@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from services.nurture import catalog, results, templating
 from services.nurture.catalog import Action, Status, SuppressionReason
-from services.nurture.config import NurtureConfig
+from services.nurture.config import Address, NurtureConfig
 from services.nurture.mailer import Mailer, compose
 from services.nurture.sequences import SequenceDefinition
 from services.nurture.templating import TemplateParts
@@ -297,7 +297,7 @@ async def preview_template(
 
 
 class TestSendIn(PreviewIn):
-    to: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+    to: Address
 
 
 @router.post(
@@ -559,19 +559,6 @@ async def get_config(request: Request, workspace: Workspace) -> NurtureConfig:
 async def put_config(
     request: Request, workspace: Workspace, config: Annotated[NurtureConfig, Body()]
 ) -> NurtureConfig:
-    problems = catalog.config_problems(config)
-    if problems:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("body", field),
-                    "msg": message,
-                    "input": getattr(config, field, None),
-                }
-                for field, message in problems
-            ]
-        )
     async with request.app.state.runtime.sessions() as session, session.begin():
         await catalog.save_config(session, workspace.id, config)
     return config

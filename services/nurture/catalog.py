@@ -11,11 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import DateTime, and_, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -738,48 +736,6 @@ async def config_of(session: AsyncSession, workspace_id: str) -> NurtureConfig:
         select(workspace_settings.c.config).where(workspace_settings.c.workspace_id == workspace_id)
     )
     return NurtureConfig.model_validate(stored) if stored is not None else NurtureConfig()
-
-
-async def configs_of(
-    session: AsyncSession, workspace_ids: list[str]
-) -> Mapping[str, NurtureConfig]:
-    """Several workspaces' settings in one query (defaults where none was saved)."""
-    ids = sorted(set(workspace_ids))
-    found = {ws: NurtureConfig() for ws in ids}
-    if ids:
-        rows = await session.execute(
-            select(workspace_settings.c.workspace_id, workspace_settings.c.config).where(
-                workspace_settings.c.workspace_id.in_(ids)
-            )
-        )
-        for workspace_id, config in rows:
-            found[workspace_id] = NurtureConfig.model_validate(config)
-    return found
-
-
-def is_zone(name: str) -> bool:
-    """Is `name` a time zone of the IANA database (as zoneinfo knows it)?"""
-    if not name or name != name.strip() or name.startswith(("/", ".")) or ".." in name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
-
-
-def config_problems(config: NurtureConfig) -> list[tuple[str, str]]:
-    """What the model alone cannot check, as (field, message): the time zone must be a
-    valid IANA name."""
-    problems: list[tuple[str, str]] = []
-    if not is_zone(config.timezone):
-        problems.append(
-            (
-                "timezone",
-                f"{config.timezone!r} is not an IANA time zone name (e.g. 'Europe/Berlin')",
-            )
-        )
-    return problems
 
 
 async def save_config(session: AsyncSession, workspace_id: str, config: NurtureConfig) -> None:

@@ -8,12 +8,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from services.nurture.timing import CapRule, SendWindow
 
 Address = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+
+def is_zone(name: str) -> bool:
+    """Is `name` a time zone of the IANA database (as zoneinfo knows it)?"""
+    if not name or name != name.strip() or name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def _default_caps() -> list[CapRule]:
@@ -41,3 +53,10 @@ class NurtureConfig(BaseModel):
     send_deadline_hours: float = Field(
         24, gt=0, description="a send not possible this long after it was due expires"
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if not is_zone(value):
+            raise ValueError(f"{value!r} is not an IANA time zone name (e.g. 'Europe/Berlin')")
+        return value

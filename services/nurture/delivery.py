@@ -62,7 +62,6 @@ with it they are recorded as ``sent`` (outcome unknown) and not sent again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -101,6 +100,7 @@ from services.nurture.unsubscribe import unsubscribe_token, unsubscribe_url
 from shared.db import UnitOfWork
 from shared.email_links import EmailLink, sign
 from shared.events import Envelope
+from shared.signals import sleep_unless
 
 log = logging.getLogger(__name__)
 
@@ -951,5 +951,4 @@ async def run_forever(
         except Exception:
             log.exception("nurture delivery round failed; retrying")
         if taken < limit:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+            await sleep_unless(stop, wait)

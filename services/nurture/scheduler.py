@@ -12,7 +12,6 @@ were, nobody repeated or skipped. Delivery (delivery.py) takes the queued sends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from services.nurture.models import sequences as sequences_table
 from services.nurture.timing import resolve_zone
 from shared.db import UnitOfWork
 from shared.events import utcnow
+from shared.signals import sleep_unless
 
 log = logging.getLogger(__name__)
 _SENDS = uuid.UUID("5b7e2a91-3c4d-4f60-8e1a-2b3c4d5e6f70")
@@ -153,5 +153,4 @@ async def run_forever(
                     break
         except Exception:  # a database blip must not stop the scheduler
             log.exception("nurture scheduler failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_seconds)
+        await sleep_unless(stop, every_seconds)

@@ -67,6 +67,3 @@ class ScoringConfig(BaseModel):
             if not name.strip():
                 raise ValueError("stage_events: an event name is empty")
         return self
-
-
-DEFAULT = ScoringConfig()

@@ -96,7 +96,7 @@ def by_hand(stage: str | None, target: str, reason: str) -> Move:
             raise NotAllowed(f"a reason is required to move an MQL to {target}")
         return Move(stage, target, reason or "accepted by sales")
     if target in DEAL_STAGES:
-        if stage is not None and RANK[target] <= RANK[stage] and stage not in SIDE:
+        if stage is not None and RANK[target] <= RANK[stage]:
             raise NotAllowed(f"stages only move forward: this lead is already {stage}")
         return Move(stage, target, reason or f"set to {target} through the API")
     raise NotAllowed(

@@ -16,7 +16,6 @@ the job never waits on a batch being applied.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -285,5 +284,5 @@ async def run_once(
     async with make_uow() as uow:
         done["purged"] = await purge_anonymous(uow, older_than=older)
     if any(done.values()):
-        log.info("scoring maintenance", extra={"done": done, "id": str(uuid.uuid4())})
+        log.info("scoring maintenance", extra={"done": done})
     return done

@@ -7,7 +7,6 @@ ids older than the window are forgotten so the inbox does not grow for ever.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ from sqlalchemy import Table, delete, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.errors import is_transient
+from shared.signals import sleep_unless
 
 log = logging.getLogger(__name__)
 
@@ -38,5 +38,4 @@ async def keep_purging(
         except Exception as exc:
             if not is_transient(exc):
                 raise
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+        await sleep_unless(stop, every)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.ingest import segment
 from services.scoring import handlers, models
 from services.scoring.live_models import LiveModels
 from shared.bus import (
@@ -24,7 +22,6 @@ from shared.bus import (
 )
 from shared.db import UnitOfWork, create_session_factory
 from shared.events import Envelope, Topics, decode
-from shared.workspaces import WorkspaceInfo
 
 
 @contextlib.asynccontextmanager
@@ -62,15 +59,6 @@ async def scoring_consumer(
         runner.stop()
         await task
         await producer.stop()
-
-
-def envelopes_from(messages: Iterable[dict[str, Any]], workspace_id: str) -> list[Envelope]:
-    """Segment messages as ingest would publish them."""
-    workspace = WorkspaceInfo(workspace_id, workspace_id)
-    request = segment.Request(received_at=datetime.now(UTC))
-    return [
-        segment.to_envelope(m, kind=None, workspace=workspace, request=request) for m in messages
-    ]
 
 
 class Scoring:

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ingest.segment import envelopes_of
 from services.registry import SERVICES
 from services.scoring import maintenance, rules, store
 from services.scoring.config import ScoringConfig, Thresholds
 from shared.db.migrations import upgrade
 from shared.events import Envelope, Topics
-from tests.integration.scoring_support import Scoring, envelopes_from
+from tests.integration.scoring_support import Scoring
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -74,7 +75,7 @@ async def test_a_keen_buyer_is_scored_explained_and_becomes_an_mql_exactly_once(
     scoring: Scoring,
 ) -> None:
     ws = f"ws_{uuid.uuid4().hex[:8]}"
-    envelopes = envelopes_from(keen_buyer(), ws)
+    envelopes = envelopes_of(keen_buyer(), ws)
     before = len(await scoring.outbox())
     await scoring.apply(envelopes, batch=3)
 
@@ -142,7 +143,7 @@ async def test_deal_won_makes_a_customer_with_its_amount_and_stages_never_go_bac
         msg("page", 60 * 24 * 6, anonymousId="b-1", properties={"path": "/careers"}),
     ]
     before = len(await scoring.outbox())
-    await scoring.apply(envelopes_from(messages, ws), batch=50)
+    await scoring.apply(envelopes_of(messages, ws), batch=50)
     lead = await scoring.lead_by(ws, "user", "u-ceo")
     assert lead["stage"] == "customer"
     events = (await scoring.outbox())[before:]
@@ -169,12 +170,12 @@ async def test_anonymous_visitors_stay_subscribers_and_thresholds_are_per_worksp
         msg("identify", 1, anonymousId="m-1", userId="u-mild", traits={"email": "m@gmail.com"}),
     ]
     for ws in (loose, usual):
-        await scoring.apply(envelopes_from(mild, ws))
+        await scoring.apply(envelopes_of(mild, ws))
     assert (await scoring.lead_by(loose, "user", "u-mild"))["stage"] == "mql"
     assert (await scoring.lead_by(usual, "user", "u-mild"))["stage"] == "lead"
 
     visits = [m for m in keen_buyer() if m["type"] != "identify"]
-    await scoring.apply(envelopes_from(visits, anon))
+    await scoring.apply(envelopes_of(visits, anon))
     lead = await scoring.lead_by(anon, "anonymous", "b-1")
     assert lead["stage"] == "subscriber"
     assert not lead["identified"]
@@ -185,7 +186,7 @@ async def test_decay_rescores_idle_leads_and_stalled_mqls_are_flagged_once(
     scoring: Scoring,
 ) -> None:
     ws = f"ws_{uuid.uuid4().hex[:8]}"
-    await scoring.apply(envelopes_from(keen_buyer(), ws))
+    await scoring.apply(envelopes_of(keen_buyer(), ws))
     lead = await scoring.lead_by(ws, "user", "u-ceo")
     later = lead["scored_at"] + timedelta(days=45)
     async with scoring.uow() as uow:
@@ -234,7 +235,7 @@ async def test_anonymous_leads_never_identified_are_purged_after_the_retention(
     scoring: Scoring,
 ) -> None:
     ws = f"ws_{uuid.uuid4().hex[:8]}"
-    await scoring.apply(envelopes_from([*keen_buyer(), msg("page", 5, anonymousId="drifter")], ws))
+    await scoring.apply(envelopes_of([*keen_buyer(), msg("page", 5, anonymousId="drifter")], ws))
     drifter = await scoring.lead_by(ws, "anonymous", "drifter")
     known = await scoring.lead_by(ws, "user", "u-ceo")
     async with scoring.uow() as uow:
@@ -276,7 +277,7 @@ async def test_point_rules_keep_a_ledger_whose_sum_is_the_named_score(scoring: S
     )
     async with scoring.sessions() as session, session.begin():
         await store.save_config(session, ws, config)
-    await scoring.apply(envelopes_from(keen_buyer(), ws), batch=4)
+    await scoring.apply(envelopes_of(keen_buyer(), ws), batch=4)
     lead = await scoring.lead_by(ws, "user", "u-ceo")
     async with scoring.sessions() as session:
         ledger = (await store.ledger(session, [lead["id"]]))[lead["id"]]
@@ -290,7 +291,7 @@ async def test_point_rules_keep_a_ledger_whose_sum_is_the_named_score(scoring: S
 
 async def test_events_about_no_behaviour_are_skipped_not_dead_lettered(scoring: Scoring) -> None:
     ws = f"ws_{uuid.uuid4().hex[:8]}"
-    await scoring.apply(envelopes_from(keen_buyer(), ws))
+    await scoring.apply(envelopes_of(keen_buyer(), ws))
     lead = await scoring.lead_by(ws, "user", "u-ceo")
     started = Envelope(
         type="enrollment.started",

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ingest.segment import envelopes_of
 from services.registry import SERVICES
 from services.scoring import registry
 from services.scoring.models import models
@@ -22,7 +23,7 @@ from services.scoring.simulate import simulate
 from shared.db import create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Topics
-from tests.integration.scoring_support import Scoring, envelopes_from
+from tests.integration.scoring_support import Scoring
 from tests.integration.support import ROOT
 
 
@@ -74,7 +75,7 @@ async def test_train_reads_labelled_history_from_the_scoring_database(
     await upgrade(SERVICES["scoring"].migrations, database_url=database_url, schema="scoring")
     ws = f"ws_{uuid.uuid4().hex[:8]}"
     sim = simulate(1500, seed=23, end=datetime(2026, 3, 1, tzinfo=UTC))
-    await Scoring(engine, topics.lead_events).apply(envelopes_from(sim.messages, ws), batch=1000)
+    await Scoring(engine, topics.lead_events).apply(envelopes_of(sim.messages, ws), batch=1000)
     trained = await asyncio.to_thread(
         leadflow,
         "scoring",

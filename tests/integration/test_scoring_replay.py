@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ingest.segment import envelopes_of
 from services.registry import SERVICES
 from services.scoring import models
 from services.scoring.simulate import simulate
@@ -25,7 +26,7 @@ from shared.bus import (
 from shared.db import create_engine
 from shared.db.migrations import upgrade
 from shared.events import Topics, decode
-from tests.integration.scoring_support import envelopes_from, scoring_consumer
+from tests.integration.scoring_support import scoring_consumer
 from tests.integration.support import wait_for
 
 
@@ -88,7 +89,7 @@ async def test_replay_into_a_fresh_database_gives_identical_results(
 ) -> None:
     ws = f"ws_{uuid.uuid4().hex[:8]}"
     sim = simulate(120, seed=17, end=datetime(2026, 4, 1, tzinfo=UTC))
-    envelopes = envelopes_from(sim.messages, ws)
+    envelopes = envelopes_of(sim.messages, ws)
     producer = create_producer(bootstrap, client_id="replay-test")
     await producer.start()
     try:

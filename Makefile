@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test unit lint bench stop status install clean
+.PHONY: run test soak unit lint bench stop status install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ run: install
 test: install
 	deploy/local/prereqs.sh test
 	deploy/local/with-test-infra.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+# The long fault-injection and fuzz runs (pytest marker `soak`), on throwaway servers too.
+soak: install
+	deploy/local/prereqs.sh test
+	deploy/local/with-test-infra.sh $(BIN)/pytest -m soak $(PYTEST_ARGS)
 
 unit: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

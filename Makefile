@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test soak unit lint bench stop status install clean
+.PHONY: run demo test soak unit lint bench stop status install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ install: $(STAMP)
 run: install
 	deploy/local/prereqs.sh
 	deploy/local/run.sh
+
+# With `make run` going (another terminal): simulated visitors through ingest, then the
+# scores, MQLs, emails and funnel they produce. DEMO_ARGS="--leads 1000" passes options on.
+DEMO_ARGS ?=
+demo: install
+	$(BIN)/leadflow demo run $(DEMO_ARGS)
 
 test: install
 	deploy/local/prereqs.sh test

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from services.demo import cli as demo_cli
 from services.ingest import cli as workspace_cli
 from services.registry import SERVICES, ServiceInfo
 from services.scoring import cli as scoring_cli
@@ -24,6 +25,7 @@ from shared.logging import configure_logging
 app = typer.Typer(help="LeadFlow: event-driven lead scoring and nurturing.", no_args_is_help=True)
 app.add_typer(workspace_cli.app, name="workspace")
 app.add_typer(scoring_cli.app, name="scoring")
+app.add_typer(demo_cli.app, name="demo")
 
 
 def _pick(names: list[str] | None) -> list[ServiceInfo]:

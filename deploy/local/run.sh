@@ -53,6 +53,14 @@ for svc in "${SERVICES[@]}"; do
   curl -fsS "$url/healthz" >/dev/null 2>&1 || die "$svc did not start, see $LOG_DIR/$svc.log"
 done
 
+# The demo: a workspace with an example nurture sequence (created once, keys kept in
+# $LEADFLOW_HOME/demo.json) and a small web site with the tracker embedded.
+SITE_PORT="${DEMO_SITE_PORT:-8080}"
+DEMO_INFO="$("$LEADFLOW" demo setup --site "http://127.0.0.1:$SITE_PORT")" \
+  || die "could not set up the demo workspace (services' logs: $LOG_DIR)"
+"$LEADFLOW" demo site --port "$SITE_PORT" >>"$LOG_DIR/demo-site.log" 2>&1 &
+PIDS+=($!)
+
 cat <<MSG
 
 LeadFlow is running.
@@ -61,13 +69,18 @@ LeadFlow is running.
   nurture    http://127.0.0.1:${PORTS[nurture]}
   reporting  http://127.0.0.1:${PORTS[reporting]}
   mailbox    http://127.0.0.1:${MAILBOX_PORT:-8025}     (what nurture sent; .eml files in $MAIL_DIR)
+  demo site  http://127.0.0.1:$SITE_PORT     (tracked: browse it, book a demo)
   every service: /healthz /readyz /metrics
   PostgreSQL $DATABASE_URL
   Kafka      $KAFKA_BOOTSTRAP_SERVERS
   logs       $LOG_DIR
-Next, in another terminal (README: "Sending events"):
-  .venv/bin/leadflow workspace create "My company"     # prints a write key and an API key
-  .venv/bin/leadflow events touchpoints                # watch events arrive
+
+The demo workspace:
+$DEMO_INFO
+
+Next, in another terminal:
+  make demo                                            # simulated visitors; watch leads, MQLs, emails
+  .venv/bin/leadflow events lead-events                # watch scoring's events arrive
 Press Ctrl-C to stop.
 MSG
 

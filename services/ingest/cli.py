@@ -23,7 +23,7 @@ T = TypeVar("T")
 JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-def _run(action: Callable[[UnitOfWork, Topics], Awaitable[T]]) -> T:
+def run_change(action: Callable[[UnitOfWork, Topics], Awaitable[T]]) -> T:
     """Run one change in a transaction, then publish it to Kafka right away."""
 
     async def go() -> T:
@@ -99,7 +99,7 @@ def create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a workspace and print its write key (public) and API key (secret)."""
-    issued = _run(
+    issued = run_change(
         lambda uow, topics: ws.create(
             uow, topics, name=name, allowed_origins=allowed_origin or [], truncate_ip=truncate_ip
         )
@@ -114,7 +114,7 @@ def list_(as_json: JsonFlag = False) -> None:
     async def action(uow: UnitOfWork, topics: Topics) -> list[ws.Workspace]:
         return await ws.list_all(uow)
 
-    found = _run(action)
+    found = run_change(action)
     if as_json:
         typer.echo(json.dumps([dataclasses.asdict(w) for w in found], default=str))
         return
@@ -132,7 +132,7 @@ def rotate_key(
     """Replace a workspace's write or API key; the old one stops working within seconds."""
     if kind not in ("write", "api"):
         raise typer.BadParameter("--kind must be 'write' or 'api'")
-    issued = _run(lambda uow, topics: ws.rotate_key(uow, topics, workspace_id, kind))  # type: ignore[arg-type]
+    issued = run_change(lambda uow, topics: ws.rotate_key(uow, topics, workspace_id, kind))  # type: ignore[arg-type]
     _show(issued, as_json)
 
 
@@ -149,7 +149,7 @@ def update(
 ) -> None:
     """Change a workspace's name, allowed origins or IP truncation."""
     origins = [] if any_origin else allowed_origin
-    workspace = _run(
+    workspace = run_change(
         lambda uow, topics: ws.change(
             uow, topics, workspace_id, name=name, allowed_origins=origins, truncate_ip=truncate_ip
         )

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 
@@ -23,6 +24,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # when the server took it
 
 
 @dataclass
@@ -63,6 +65,9 @@ class Recorder:
 
     def to(self, address: str) -> list[EmailMessage]:
         return [r.message for r in self.received if address in r.rcpt_tos]
+
+    def received_by(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt_tos]
 
 
 @contextmanager

@@ -163,8 +163,9 @@ async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, 
 
 async def wait_for(
     predicate: Callable[[], Any], *, within: float = 60, what: str = "condition"
-) -> None:
-    """Poll an async or sync predicate until it is true; fail with `what` after `within` seconds."""
+) -> Any:
+    """Poll an async or sync predicate until it is true (and return what it gave); fail with
+    `what` after `within` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
@@ -172,7 +173,7 @@ async def wait_for(
         if asyncio.iscoroutine(result):
             result = await result
         if result:
-            return
+            return result
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.05)

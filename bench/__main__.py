@@ -10,7 +10,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import foundation, ingest, nurture, scoring
+from bench import foundation, ingest, nurture, scoring, summary, system
 from bench.harness import Figure, table
 from shared.bus import ensure_topics
 from shared.db import create_engine
@@ -44,6 +44,9 @@ async def main(
         if only in (None, "nurture"):
             nurture_figures, details["nurture"] = await nurture.run(repeats)
             figures += nurture_figures
+        if only in (None, "system"):
+            system_figures, details["system"] = await system.run(bootstrap, repeats)
+            figures += system_figures
         return figures, details
     finally:
         await engine.dispose()
@@ -54,17 +57,21 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8, help="length of each HTTP load run")
-    parser.add_argument("--only", choices=["foundation", "ingest", "scoring", "nurture"])
+    parser.add_argument("--only", choices=["foundation", "ingest", "scoring", "nurture", "system"])
     args = parser.parse_args()
     figures, details = asyncio.run(main(args.events, args.repeats, args.seconds, args.only))
     print(table(figures))
-    out = Path(__file__).parent / "results.json"
+    headline = summary.headline(figures, details)
+    print("\n" + summary.render(headline))
+    # A partial run (--only) does not overwrite the full run's file.
+    out = Path(__file__).parent / (f"results-{args.only}.json" if args.only else "results.json")
     out.write_text(
         json.dumps(
             {
                 "when": datetime.now(UTC).isoformat(),
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "events": args.events,
+                "headline": headline,
                 "figures": [f.as_dict() for f in figures],
                 "details": details,
             },

@@ -64,14 +64,17 @@ def service(name: str, port: int, topics: Topics, **env: str) -> Iterator[subpro
         proc.wait(60)
 
 
-def applied(port: int) -> int:
-    """Messages the service's consumers applied so far (its Prometheus counter)."""
+def applied(port: int, topic: str = "") -> int:
+    """Messages the service's consumers applied so far (its Prometheus counter), from the
+    topics whose name contains `topic`."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics/").text
     return int(
         sum(
             float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
-            if line.startswith("leadflow_consumer_messages_total{") and 'outcome="applied"' in line
+            if line.startswith("leadflow_consumer_messages_total{")
+            and 'outcome="applied"' in line
+            and topic in line
         )
     )
 

@@ -94,12 +94,20 @@ async def ingest(request: Request, kind: str | None) -> Response:
         return _error(403, f"origin {origin} is not allowed to send to this workspace", None)
 
     context = segment.Request(received_at, ip=request.client.host if request.client else None)
+    erased = state.erased.check_for(workspace.id)
     try:
         if kind is None:
-            outcome = segment.batch(body, workspace=workspace, request=context, limits=state.limits)
+            outcome = segment.batch(
+                body, workspace=workspace, request=context, limits=state.limits, erased=erased
+            )
         else:
             outcome = segment.single(
-                body, kind=kind, workspace=workspace, request=context, limits=state.limits
+                body,
+                kind=kind,
+                workspace=workspace,
+                request=context,
+                limits=state.limits,
+                erased=erased,
             )
     except segment.TooLarge as exc:
         return _error(413, str(exc), origin)
@@ -127,7 +135,7 @@ async def ingest(request: Request, kind: str | None) -> Response:
         return _error(
             503, "event store unavailable, nothing was accepted: retry later", origin, headers=retry
         )
-    if rejected and not outcome.accepted:
+    if rejected and not outcome.accepted and not outcome.dropped:
         return _error(400, "every message in the batch was rejected", origin, rejected=rejected)
     return _json(200, {"success": True, **({"rejected": rejected} if rejected else {})}, origin)
 

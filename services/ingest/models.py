@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 
 from shared.db import inbox_table, outbox_table
+from shared.db.audit import audit_table
 
 metadata = MetaData(schema="ingest")
 inbox = inbox_table(metadata)
@@ -49,3 +50,18 @@ workspace_keys = Table(
         postgresql_where=text("revoked_at is null"),
     ),
 )
+
+
+# Erasures asked for, by keyed hash of the identifier only (shared/privacy.py): ingest drops
+# later events of these people before they reach Kafka.
+erased_identities = Table(
+    "erased_identities",
+    metadata,
+    Column("workspace_id", String, primary_key=True),
+    Column("identity_hash", String, primary_key=True),
+    Column("erasure_id", String, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Erasures, key changes, settings changes (shared/db/audit.py).
+audit_log = audit_table(metadata)

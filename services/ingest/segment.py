@@ -10,7 +10,7 @@ import hashlib
 import ipaddress
 import random
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +59,7 @@ class Request:
 class Outcome:
     accepted: list[Record] = field(default_factory=list)
     rejected: list[tuple[int, dict[str, Any] | Any, list[Problem]]] = field(default_factory=list)
+    dropped: int = 0  # messages of erased people: answered as accepted, never published
 
 
 class TooLarge(ValueError):
@@ -267,19 +268,36 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def single(
-    raw: Any, *, kind: str, workspace: WorkspaceInfo, request: Request, limits: Limits
+    raw: Any,
+    *,
+    kind: str,
+    workspace: WorkspaceInfo,
+    request: Request,
+    limits: Limits,
+    erased: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Outcome:
-    """One message from /v1/track, /v1/identify, …: accepted, or rejected with every problem."""
+    """One message from /v1/track, /v1/identify, …: accepted, or rejected with every problem.
+    A message of an erased person (`erased`) is accepted and dropped."""
     problems = check(raw, kind=kind, limits=limits)
     if problems:
         if any(p.message.endswith("limit per event") for p in problems):
             raise TooLarge(f"event exceeds the {limits.max_event_bytes}-byte limit per event")
         return Outcome(rejected=[(0, raw, problems)])
+    if erased is not None and erased(raw):
+        return Outcome(dropped=1)
     return Outcome(accepted=[to_record(raw, kind=kind, workspace=workspace, request=request)])
 
 
-def batch(body: Any, *, workspace: WorkspaceInfo, request: Request, limits: Limits) -> Outcome:
-    """/v1/batch: each message checked on its own; good ones accepted, bad ones listed."""
+def batch(
+    body: Any,
+    *,
+    workspace: WorkspaceInfo,
+    request: Request,
+    limits: Limits,
+    erased: Callable[[dict[str, Any]], bool] | None = None,
+) -> Outcome:
+    """/v1/batch: each message checked on its own; good ones accepted, bad ones listed, those
+    of erased people (`erased`) dropped."""
     messages = body.get("batch") if isinstance(body, dict) else None
     if not isinstance(messages, list):
         return Outcome(
@@ -295,6 +313,8 @@ def batch(body: Any, *, workspace: WorkspaceInfo, request: Request, limits: Limi
         problems = check(raw, kind=None, limits=limits)
         if problems:
             outcome.rejected.append((index, raw, problems))
+        elif erased is not None and erased(raw):
+            outcome.dropped += 1
         else:
             outcome.accepted.append(
                 to_record(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from limits import RateLimitItem
 from limits.aio.strategies import FixedWindowRateLimiter
 
+from services.ingest.privacy import ErasedIdentities
 from services.ingest.publishing import TouchpointPublisher
 from services.ingest.segment import Limits
 from services.ingest.settings import IngestSettings
@@ -24,6 +25,7 @@ class IngestState:
     rate: RateLimitItem
     limits: Limits
     tracker_js: bytes
+    erased: ErasedIdentities
 
     async def retry_after_if_limited(self, workspace_id: str, events: int) -> int | None:
         """Count `events` against the workspace's rate; seconds to wait if over it."""

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 
-from services.ingest.models import workspace_keys, workspaces
-from shared.db import UnitOfWork
+from services.ingest.models import audit_log, workspace_keys, workspaces
+from shared.db import UnitOfWork, audit
 from shared.events import Envelope, Topics, utcnow
 from shared.workspaces import KeyKind, hash_key, new_key
 
@@ -42,7 +42,13 @@ class IssuedKeys:
 
 
 async def create(
-    uow: UnitOfWork, topics: Topics, *, name: str, allowed_origins: list[str], truncate_ip: bool
+    uow: UnitOfWork,
+    topics: Topics,
+    *,
+    name: str,
+    allowed_origins: list[str],
+    truncate_ip: bool,
+    actor: str = "cli",
 ) -> IssuedKeys:
     ws_id = "ws_" + secrets.token_hex(8)
     await uow.session.execute(
@@ -53,10 +59,20 @@ async def create(
     write_key = await _add_key(uow, ws_id, "write")
     api_key = await _add_key(uow, ws_id, "api")
     workspace = await _publish(uow, topics, ws_id)
+    await audit.record(
+        uow.session,
+        audit_log,
+        ws_id,
+        "workspace.created",
+        actor,
+        keys=[write_key[:7] + "…", api_key[:7] + "…"],
+    )
     return IssuedKeys(workspace, write_key=write_key, api_key=api_key)
 
 
-async def rotate_key(uow: UnitOfWork, topics: Topics, ws_id: str, kind: KeyKind) -> IssuedKeys:
+async def rotate_key(
+    uow: UnitOfWork, topics: Topics, ws_id: str, kind: KeyKind, *, actor: str = "cli"
+) -> IssuedKeys:
     """Revoke the workspace's key of that kind at once and issue a new one."""
     await _get(uow, ws_id)
     await uow.session.execute(
@@ -70,6 +86,9 @@ async def rotate_key(uow: UnitOfWork, topics: Topics, ws_id: str, kind: KeyKind)
     )
     key = await _add_key(uow, ws_id, kind)
     workspace = await _publish(uow, topics, ws_id)
+    await audit.record(
+        uow.session, audit_log, ws_id, "key.rotated", actor, kind=kind, new=key[:7] + "…"
+    )
     return IssuedKeys(workspace, **{f"{kind}_key": key})
 
 
@@ -81,6 +100,7 @@ async def change(
     name: str | None = None,
     allowed_origins: list[str] | None = None,
     truncate_ip: bool | None = None,
+    actor: str = "cli",
 ) -> Workspace:
     await _get(uow, ws_id)
     values = {
@@ -96,6 +116,7 @@ async def change(
         await uow.session.execute(
             update(workspaces).where(workspaces.c.id == ws_id).values(**values)
         )
+        await audit.record(uow.session, audit_log, ws_id, "workspace.changed", actor, **values)
     return await _publish(uow, topics, ws_id)
 
 

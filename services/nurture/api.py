@@ -11,15 +11,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.nurture import catalog, results, templating
+from services.nurture import catalog, models, results, templating
 from services.nurture.catalog import Action, Status, SuppressionReason
 from services.nurture.config import Address, NurtureConfig
 from services.nurture.mailer import Mailer, compose
 from services.nurture.sequences import SequenceDefinition
 from services.nurture.templating import TemplateParts
 from shared.auth import api_workspace
+from shared.db import audit
 from shared.events import utcnow
+from shared.privacy import identity_hash
 from shared.workspaces import WorkspaceInfo
 
 router = APIRouter(prefix="/v1")
@@ -523,6 +526,8 @@ async def add_suppression(
         record, created = await catalog.add_suppression(
             session, workspace.id, body.email, body.reason, body.detail
         )
+        if created:
+            await _audit_consent(request, session, workspace.id, "consent.suppressed", body.email)
     if not created:
         response.status_code = 200
     return SuppressionOut.model_validate(record)
@@ -538,10 +543,21 @@ async def remove_suppression(request: Request, workspace: Workspace, email: str)
     try:
         async with request.app.state.runtime.sessions() as session, session.begin():
             removed = await catalog.remove_suppression(session, workspace.id, email)
+            if removed is not None:
+                await _audit_consent(request, session, workspace.id, "consent.restored", email)
     except catalog.CatalogError as exc:
         raise HTTPException(409, str(exc)) from None
     if removed is None:
         raise HTTPException(404, f"{email.strip().lower()} is not suppressed in this workspace")
+
+
+async def _audit_consent(
+    request: Request, session: AsyncSession, workspace_id: str, action: str, email: str
+) -> None:
+    """The address only as a keyed hash (shared/privacy.py): the log keeps no email."""
+    secret = request.app.state.settings.secret_key.get_secret_value()
+    subject = identity_hash(secret, workspace_id, "email", email.strip().lower())
+    await audit.record(session, models.audit_log, workspace_id, action, "api", email_hash=subject)
 
 
 # --------------------------------------------------------------------------- settings

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.nurture import erasure
 from services.nurture import sequences as seq
 from services.nurture.models import enrollments, lead_keys, leads, sends, sequence_versions
 from services.nurture.models import sequences as sequences_table
@@ -48,6 +49,11 @@ async def apply_events(uow: UnitOfWork, envelopes: Sequence[Envelope], *, topic:
     session = uow.session
     active: dict[str, list[Active]] = {}
     for e in todo:
+        if e.type == "lead.erased":
+            for enrollment_id in await erasure.active_enrollments(session, e):
+                await end(uow, enrollment_id, "exited", "erased", at=e.occurred_at, topic=topic)
+            await erasure.forget(session, e)
+            continue
         lead_id = await lead_of(session, e)
         if lead_id is None:
             continue  # a touchpoint of a visitor nurture does not know (yet)
@@ -71,8 +77,17 @@ async def lead_of(session: AsyncSession, e: Envelope) -> str | None:
     """The lead an event is about: named in lead and email events; for a touchpoint, the
     lead whose userId or email it carries (learnt from lead events)."""
     lead_id = e.payload.get("lead_id")
-    if lead_id:
+    if lead_id and (e.type in LEAD_EVENTS or e.type == "lead.merged"):
         return str(lead_id)
+    if lead_id:
+        # Email and enrollment events only speak of leads nurture has: not of an erased
+        # one (its enrollment.exited must not bring a copy back).
+        known = await session.scalar(
+            select(leads.c.lead_id).where(
+                leads.c.workspace_id == e.workspace_id, leads.c.lead_id == str(lead_id)
+            )
+        )
+        return None if known is None else str(lead_id)
     p = e.payload
     email = ((p.get("traits") or {}) if e.type == "identify" else {}).get("email") or (
         (p.get("context") or {}).get("traits") or {}

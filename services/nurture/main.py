@@ -12,6 +12,7 @@ from services.nurture import api, delivery, enrollment, enrollments_api, models,
 from services.nurture.mailer import Mailer
 from services.nurture.settings import NurtureSettings
 from services.nurture.unsubscribe import unsubscribe_router
+from shared.audit_api import audit_router
 from shared.events import Envelope, Topics
 from shared.runtime import ServiceRuntime
 from shared.web import create_service_app
@@ -71,7 +72,11 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
         title="LeadFlow nurture",
         inbox=models.inbox,
         outbox=models.outbox,
-        routers=[api.router, enrollments_api.router],
+        routers=[
+            api.router,
+            enrollments_api.router,
+            audit_router(models.audit_log, "consent changes, erasures"),
+        ],
         extension=nurture,
     )
     # Recipients' one-click unsubscribe (no API key: the signed token is the proof).

@@ -32,10 +32,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db import inbox_table, outbox_table
+from shared.db.audit import audit_table
 
 metadata = MetaData(schema="nurture")
 inbox = inbox_table(metadata)
 outbox = outbox_table(metadata)
+# Consent changes (unsubscribes, suppressions added or removed) and erasures.
+audit_log = audit_table(metadata)
 
 TS = DateTime(timezone=True)
 

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.nurture import models
-from shared.db import UnitOfWork
+from shared.db import UnitOfWork, audit
 from shared.events import Envelope, utcnow
 
 SALT = "leadflow.nurture.unsubscribe.v1"
@@ -110,6 +110,15 @@ async def unsubscribe(
     )
     if inserted is None:
         return False
+    await audit.record(
+        uow.session,
+        models.audit_log,
+        link.workspace_id,
+        "consent.unsubscribed",
+        "recipient",
+        lead_id=link.lead_id,
+        send_id=link.send_id,
+    )
     sends = models.sends
     send = (
         await uow.session.execute(

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 from services.scoring import leads, lifecycle, registry, rules, store
 from services.scoring.config import ScoringConfig
 from services.scoring.features import FeatureState, vector
-from services.scoring.identity import normalize_email
 from shared.auth import api_workspace
 from shared.events import utcnow
+from shared.privacy import normalize_email
 from shared.workspaces import WorkspaceInfo
 
 router = APIRouter(prefix="/v1")

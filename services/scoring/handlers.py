@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring import lifecycle, publishing, rules, store
+from services.scoring import erasure, lifecycle, publishing, rules, store
 from services.scoring.config import ScoringConfig
 from services.scoring.features import vector
 from services.scoring.identity import Identifier, identifiers_of
@@ -68,21 +69,53 @@ async def apply_touchpoints(
     models: LiveModels,
     *,
     topic: str,
+    secret: str,
     clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    # Other services' events on the topics read here (e.g. nurture's enrollment.* on
-    # email-events) say nothing about a person's behaviour: claimed, and skipped.
-    todo = [e for e in await uow.claim_batch(envelopes) if e.type in APPLIED]
-    if not todo:
-        return
-    session = uow.session
-    workspaces = sorted({e.workspace_id for e in todo})
+    """Apply a batch; `secret` keys the hashes erased people are remembered by."""
+    run: list[Envelope] = []
+    for e in await uow.claim_batch(envelopes):
+        if e.type == erasure.ERASURE:
+            # An erasure cuts the batch: what came before it is applied (then erased), what
+            # comes after is checked against it.
+            await _apply_run(uow, run, models, topic=topic, secret=secret, clock=clock)
+            run = []
+            await _lock_identities(uow.session, [e.workspace_id])
+            await uow.emit(topic, *await erasure.erase(uow.session, e, secret))
+        elif e.type in APPLIED:
+            # Other services' events on the topics read here (e.g. nurture's enrollment.*
+            # on email-events) say nothing about a person's behaviour: claimed, skipped.
+            run.append(e)
+    await _apply_run(uow, run, models, topic=topic, secret=secret, clock=clock)
+
+
+async def _lock_identities(session: AsyncSession, workspaces: Sequence[str]) -> None:
     # Identities of one person can arrive on two partitions (anonymous, then user key):
     # resolving a workspace's identities one transaction at a time keeps them consistent.
     for workspace_id in workspaces:
         await session.execute(
             select(func.pg_advisory_xact_lock(func.hashtext(f"identity:{workspace_id}")))
         )
+
+
+async def _apply_run(
+    uow: UnitOfWork,
+    events: Sequence[Envelope],
+    models: LiveModels,
+    *,
+    topic: str,
+    secret: str,
+    clock: Callable[[], datetime],
+) -> None:
+    if not events:
+        return
+    session = uow.session
+    workspaces = sorted({e.workspace_id for e in events})
+    await _lock_identities(session, workspaces)
+    todo = await erasure.without_erased(session, events, secret)
+    if not todo:
+        return
+    workspaces = sorted({e.workspace_id for e in todo})
     wanted: dict[str, set[Identifier]] = {}
     by_id: set[str] = set()
     for e in todo:

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shared.privacy import normalize_email
+
 Kind = Literal["user", "email", "anonymous"]
 STRENGTH: dict[str, int] = {"user": 3, "email": 2, "anonymous": 1}
 
@@ -40,12 +42,6 @@ class Resolution:
     link: set[Identifier] = field(default_factory=set)  # identifiers to attach to it
     merge: list[str] = field(default_factory=list)  # leads to fold into it, history and all
     conflicts: list[Conflict] = field(default_factory=list)
-
-
-def normalize_email(value: Any) -> str | None:
-    if not isinstance(value, str) or "@" not in value:
-        return None
-    return value.strip().lower() or None
 
 
 def identifiers_of(event_type: str, payload: Mapping[str, Any]) -> list[Identifier]:

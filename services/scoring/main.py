@@ -24,10 +24,11 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         await live.refresh()
         app.state.models = live
         topic = runtime.topics.lead_events
+        secret = settings.secret_key.get_secret_value()
 
         async def on_touchpoints(envelopes: Sequence[Envelope]) -> None:
             async with runtime.uow() as uow:
-                await handlers.apply_touchpoints(uow, envelopes, live, topic=topic)
+                await handlers.apply_touchpoints(uow, envelopes, live, topic=topic, secret=secret)
 
         runtime.background(live.follow(settings.model_poll_seconds, runtime), "model follower")
         # The handler's cost is mostly per call: one transaction per poll, all partitions.

@@ -145,6 +145,16 @@ identity_conflicts = Table(
     Index("ix_identity_conflicts_workspace", "workspace_id"),
 )
 
+# Whom scoring must forget (services/scoring/erasure.py): keyed hashes of every identifier
+# (and lead id) of an erased person; their later events are ignored.
+erased_keys = Table(
+    "erased_keys",
+    metadata,
+    Column("workspace_id", String, primary_key=True),
+    Column("key_hash", String, primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 # Versioned conversion models: the artifact (joblib bytes), where it came from, its metrics.
 # At most one is live (the partial unique index).
 models = Table(

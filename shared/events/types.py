@@ -147,6 +147,24 @@ class EnrollmentEvent(Payload):
 
 
 # --- workspaces: compacted topic, the one thing every service must know ---
+# --- privacy ---
+class ErasureRequested(Payload):
+    """Erase a person (asked through ingest's API, carried on the touchpoints topic under
+    the person's key, so it follows everything they did before): every service removes what
+    it holds on them and ignores what comes later."""
+
+    erasure_id: str = Field(min_length=1)
+    user_id: str | None = None
+    email: str | None = None
+
+
+class LeadErased(Payload):
+    """Scoring removed this lead on an erasure; other services drop what they keep under it."""
+
+    lead_id: str = Field(min_length=1)
+    erasure_id: str = Field(min_length=1)
+
+
 class WorkspaceChanged(Payload):
     """A workspace's whole current state (the topic is compacted: the last one wins)."""
 
@@ -178,4 +196,6 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "enrollment.exited": EnrollmentEvent,
     "enrollment.completed": EnrollmentEvent,
     "workspace.changed": WorkspaceChanged,
+    "privacy.erasure_requested": ErasureRequested,
+    "lead.erased": LeadErased,
 }

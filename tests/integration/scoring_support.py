@@ -22,6 +22,7 @@ from shared.bus import (
 )
 from shared.db import UnitOfWork, create_session_factory
 from shared.events import Envelope, Topics, decode
+from tests.integration.ingest_server import SECRET
 
 
 @contextlib.asynccontextmanager
@@ -36,7 +37,9 @@ async def scoring_consumer(
 
     async def handle(envelopes: list[Envelope]) -> None:
         async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-            await handlers.apply_touchpoints(uow, envelopes, live, topic=topics.lead_events)
+            await handlers.apply_touchpoints(
+                uow, envelopes, live, topic=topics.lead_events, secret=SECRET
+            )
 
     producer = create_producer(bootstrap, client_id="test")
     await producer.start()
@@ -79,7 +82,11 @@ class Scoring:
         for start in range(0, len(envelopes), batch):
             async with self.uow() as uow:
                 await handlers.apply_touchpoints(
-                    uow, envelopes[start : start + batch], self.models, topic=self.topic
+                    uow,
+                    envelopes[start : start + batch],
+                    self.models,
+                    topic=self.topic,
+                    secret=SECRET,
                 )
 
     async def outbox(self) -> list[Envelope]:

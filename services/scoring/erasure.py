@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, or_, select, tuple_
+from sqlalchemy import delete, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,9 +109,9 @@ async def without_erased(
     workspaces = sorted({e.workspace_id for e in events})
     erasing = set(
         await session.scalars(
-            select(distinct(erased_keys.c.workspace_id)).where(
-                erased_keys.c.workspace_id == func.any(workspaces)
-            )
+            select(erased_keys.c.workspace_id)
+            .where(erased_keys.c.workspace_id == func.any(workspaces))
+            .distinct()
         )
     )
     if not erasing:

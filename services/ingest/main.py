@@ -12,7 +12,7 @@ from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 
-from services.ingest import api, engagement, models
+from services.ingest import api, engagement, models, workspace_api
 from services.ingest.publishing import TouchpointPublisher
 from services.ingest.segment import Limits
 from services.ingest.settings import IngestSettings
@@ -50,7 +50,7 @@ def create_app(settings: IngestSettings | None = None) -> api.FastPath:
         title="LeadFlow ingest",
         inbox=models.inbox,
         outbox=models.outbox,
-        routers=[api.router, engagement.router],
+        routers=[api.router, engagement.router, workspace_api.router],
         extension=ingest,
     )
     return api.FastPath(app)

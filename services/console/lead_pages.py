@@ -1,0 +1,120 @@
+"""Leads: the filtered, sorted, paginated list; one lead's score, reasons, stages and
+timeline; sales accepting, recycling or disqualifying an MQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import ImmutableMultiDict
+
+from services.console.client import Api, ApiError
+from services.console.timeline import describe
+from services.console.web import api, checked_form, flash, render
+
+router = APIRouter()
+Client = Annotated[Api, Depends(api)]
+Form = Annotated[ImmutableMultiDict[str, str], Depends(checked_form)]
+STAGES = ["subscriber", "lead", "mql", "sql", "opportunity", "customer", "recycled", "disqualified"]
+SORTS = {
+    "-score": "Score, highest first",
+    "score": "Score, lowest first",
+    "-updated_at": "Recently active first",
+    "updated_at": "Least recently active first",
+}
+PAGE_SIZE = 25
+DECISIONS = {"sql": "accepted", "recycled": "recycled", "disqualified": "disqualified"}
+
+
+def list_query(stage: str, min_score: str, email: str, sort: str) -> dict[str, str]:
+    """The list's filters as they go in links (empty ones left out)."""
+    values = {"stage": stage, "min_score": min_score, "email": email, "sort": sort}
+    return {k: v for k, v in values.items() if v}
+
+
+@router.get("/leads")
+async def leads(
+    request: Request,
+    client: Client,
+    stage: str = "",
+    min_score: str = "",
+    email: str = "",
+    sort: str = "-score",
+    cursor: str = "",
+) -> Response:
+    filters = list_query(stage, min_score, email.strip(), sort if sort in SORTS else "-score")
+    error = None
+    page: dict[str, Any] = {"items": [], "next_cursor": None}
+    try:
+        page = await client.get("scoring", "/v1/leads", limit=PAGE_SIZE, cursor=cursor, **filters)
+    except ApiError as exc:
+        if exc.status not in (400, 422):
+            raise
+        error = exc.message
+
+    def sort_link(key: str) -> str:
+        return "/leads?" + urlencode({**filters, "sort": key})
+
+    next_link = (
+        "/leads?" + urlencode({**filters, "cursor": page["next_cursor"]})
+        if page.get("next_cursor")
+        else None
+    )
+    return render(
+        request,
+        "leads.html",
+        leads=page["items"],
+        filters=filters,
+        stages=STAGES,
+        sorts=SORTS,
+        sort=filters.get("sort", "-score"),
+        sort_link=sort_link,
+        next_link=next_link,
+        first_link=("/leads?" + urlencode(filters)) if cursor else None,
+        error=error,
+    )
+
+
+@router.get("/leads/{lead_id}")
+async def lead(request: Request, client: Client, lead_id: str) -> Response:
+    found, timeline, enrollments = await asyncio.gather(
+        client.get("scoring", f"/v1/leads/{lead_id}"),
+        client.get("scoring", f"/v1/leads/{lead_id}/timeline", limit=200),
+        client.get("nurture", "/v1/enrollments", lead_id=lead_id),
+    )
+    email = next((i["value"] for i in found["identities"] if i["kind"] == "email"), None)
+    return render(
+        request,
+        "lead.html",
+        lead=found,
+        email=email,
+        timeline=[{**item, "text": describe(item)} for item in timeline],
+        enrollments=enrollments,
+    )
+
+
+@router.post("/leads/{lead_id}/lifecycle")
+async def move(request: Request, client: Client, form: Form, lead_id: str) -> Response:
+    stage = form.get("stage", "")
+    reason = (form.get("reason") or "").strip()
+    if stage not in DECISIONS:
+        flash(request, f"Unknown decision {stage!r}.", "error")
+    elif stage != "sql" and not reason:
+        flash(request, "Give a reason to recycle or disqualify a lead.", "error")
+    else:
+        try:
+            await client.call(
+                "scoring",
+                "POST",
+                f"/v1/leads/{lead_id}/lifecycle",
+                json={"stage": stage, "reason": reason or "accepted by sales"},
+            )
+            flash(request, f"Lead {DECISIONS[stage]}.")
+        except ApiError as exc:
+            if exc.status not in (409, 422):
+                raise
+            flash(request, f"Not done: {exc.message}", "error")
+    return RedirectResponse(f"/leads/{lead_id}", 303)

@@ -97,7 +97,7 @@ async def lead(request: Request, client: Client, lead_id: str) -> Response:
 
 
 @router.post("/leads/{lead_id}/lifecycle")
-async def move(request: Request, client: Client, form: Form, lead_id: str) -> Response:
+async def move(request: Request, form: Form, client: Client, lead_id: str) -> Response:
     stage = form.get("stage", "")
     reason = (form.get("reason") or "").strip()
     if stage not in DECISIONS:

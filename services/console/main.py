@@ -31,6 +31,7 @@ from shared.http_metrics import HttpMetrics
 from shared.logging import configure_logging
 
 STATIC = Path(__file__).parent / "static"
+PAGES = (auth_pages, lead_pages, sequence_pages, template_pages, funnel_pages, settings_pages)
 # Everything the pages use comes from the console itself (the machine may have no internet).
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -50,9 +51,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="LeadFlow console", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
-    for module in (auth_pages, lead_pages, sequence_pages, template_pages, funnel_pages):
+    for module in PAGES:
         app.include_router(module.router)
-    app.include_router(settings_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/metrics", make_asgi_app())
 

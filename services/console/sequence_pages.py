@@ -163,20 +163,20 @@ async def _save(
 
 
 @router.post("/sequences/new")
-async def create_sequence(request: Request, client: Client, form: Form) -> Response:
+async def create_sequence(request: Request, form: Form, client: Client) -> Response:
     return await _save(request, client, form, None)
 
 
 @router.post("/sequences/{sequence_id}")
 async def update_sequence(
-    request: Request, client: Client, form: Form, sequence_id: str
+    request: Request, form: Form, client: Client, sequence_id: str
 ) -> Response:
     return await _save(request, client, form, sequence_id)
 
 
 @router.post("/sequences/{sequence_id}/{action}")
 async def change_status(
-    request: Request, client: Client, form: Form, sequence_id: str, action: str
+    request: Request, form: Form, client: Client, sequence_id: str, action: str
 ) -> Response:
     if action not in ACTIONS:
         raise HTTPException(404, f"no action {action!r}")

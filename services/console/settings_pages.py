@@ -110,7 +110,7 @@ async def settings(request: Request, client: Client) -> Response:
 
 
 @router.post("/settings/scoring")
-async def save_scoring(request: Request, client: Client, form: Form) -> Response:
+async def save_scoring(request: Request, form: Form, client: Client) -> Response:
     config = scoring_from_form(await client.get("scoring", "/v1/scoring/config"), form)
     try:
         await client.call("scoring", "PUT", "/v1/scoring/config", json=config)
@@ -126,7 +126,7 @@ async def save_scoring(request: Request, client: Client, form: Form) -> Response
 
 
 @router.post("/settings/nurture")
-async def save_nurture(request: Request, client: Client, form: Form) -> Response:
+async def save_nurture(request: Request, form: Form, client: Client) -> Response:
     config = nurture_from_form(await client.get("nurture", "/v1/nurture/config"), form)
     try:
         await client.call("nurture", "PUT", "/v1/nurture/config", json=config)
@@ -142,7 +142,7 @@ async def save_nurture(request: Request, client: Client, form: Form) -> Response
 
 
 @router.post("/settings/suppressions")
-async def suppress(request: Request, client: Client, form: Form) -> Response:
+async def suppress(request: Request, form: Form, client: Client) -> Response:
     body = {"email": form.get("email", ""), "detail": form.get("detail", "")}
     try:
         await client.call("nurture", "POST", "/v1/suppressions", json=body)
@@ -161,7 +161,7 @@ async def suppress(request: Request, client: Client, form: Form) -> Response:
 
 
 @router.post("/settings/suppressions/remove")
-async def unsuppress(request: Request, client: Client, form: Form) -> Response:
+async def unsuppress(request: Request, form: Form, client: Client) -> Response:
     email = form.get("email", "")
     try:
         await client.call("nurture", "DELETE", f"/v1/suppressions/{quote(email, safe='')}")
@@ -174,7 +174,7 @@ async def unsuppress(request: Request, client: Client, form: Form) -> Response:
 
 
 @router.post("/settings/origins")
-async def save_origins(request: Request, client: Client, form: Form) -> Response:
+async def save_origins(request: Request, form: Form, client: Client) -> Response:
     text = form.get("allowed_origins", "")
     try:
         await client.call(
@@ -200,7 +200,7 @@ async def save_origins(request: Request, client: Client, form: Form) -> Response
 
 
 @router.post("/settings/keys/{kind}")
-async def rotate_key(request: Request, client: Client, form: Form, kind: str) -> Response:
+async def rotate_key(request: Request, form: Form, client: Client, kind: str) -> Response:
     if kind not in ("write", "api"):
         raise HTTPException(404, f"no key kind {kind!r}")
     rotated = await client.call("ingest", "POST", f"/v1/workspace/keys/{kind}/rotate")

@@ -136,12 +136,12 @@ async def _save(
 
 
 @router.post("/templates/new")
-async def create_template(request: Request, client: Client, form: Form) -> Response:
+async def create_template(request: Request, form: Form, client: Client) -> Response:
     return await _save(request, client, form, None)
 
 
 @router.post("/templates/preview")
-async def preview(request: Request, client: Client, form: Form) -> Response:
+async def preview(request: Request, form: Form, client: Client) -> Response:
     """The draft in the form, rendered for the chosen lead (an unknown person if none)."""
     values = _values(form)
     lead_id = form.get("preview_lead", "")
@@ -183,6 +183,6 @@ async def preview(request: Request, client: Client, form: Form) -> Response:
 
 @router.post("/templates/{template_id}")
 async def update_template(
-    request: Request, client: Client, form: Form, template_id: str
+    request: Request, form: Form, client: Client, template_id: str
 ) -> Response:
     return await _save(request, client, form, template_id)

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import ImmutableMultiDict
 
 from services.console.client import Api, ApiError, Unreachable
-from services.console.web import checked_form, render, safe_next
+from services.console.web import FORM_AGAIN, checked_form, render, safe_next
 
 router = APIRouter()
 Form = Annotated[ImmutableMultiDict[str, str], Depends(checked_form)]
@@ -48,7 +48,7 @@ async def login(request: Request, form: Form) -> Response:
         except Unreachable as exc:
             error = f"LeadFlow's ingest service does not answer at {exc.url}; is it running?"
     if error:
-        return render(request, "login.html", 401, next=target, error=error)
+        return render(request, "login.html", FORM_AGAIN, next=target, error=error)
     # A fresh session on sign-in: nothing from before (CSRF token included) carries over.
     request.session.clear()
     request.session.update({"api_key": key, "workspace_name": name})

@@ -12,7 +12,7 @@ from starlette.datastructures import ImmutableMultiDict
 from services.console import sequence_form
 from services.console.client import Api, ApiError
 from services.console.validation import field_errors
-from services.console.web import api, checked_form, flash, render
+from services.console.web import FORM_AGAIN, api, checked_form, flash, render
 
 router = APIRouter()
 Client = Annotated[Api, Depends(api)]
@@ -157,7 +157,7 @@ async def _save(
             definition=definition,
             errors=errors,
             general=general or ["Some fields need attention: see the messages below."],
-            status_code=422,
+            status_code=FORM_AGAIN,
         )
     return RedirectResponse(f"/sequences/{saved['id']}", 303)
 

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import ImmutableMultiDict
 
-from services.console.client import Api, ApiError
+from services.console.client import Api, ApiError, Service
 from services.console.sequence_form import number
 from services.console.validation import field_errors
-from services.console.web import api, checked_form, flash, render
+from services.console.web import FORM_AGAIN, api, checked_form, flash, render
 
 router = APIRouter()
 Client = Annotated[Api, Depends(api)]
@@ -65,6 +65,30 @@ def nurture_from_form(config: dict[str, Any], form: ImmutableMultiDict[str, str]
     out["from_name"] = form.get("from_name", "")
     out["from_address"] = (form.get("from_address") or "").strip()
     return out
+
+
+PROBE_DAY = {"start": "2026-01-01", "end": "2026-01-01"}  # any day: the answer is not used
+KEY_PROBES: tuple[tuple[Service, str, dict[str, str]], ...] = (
+    ("ingest", "/v1/workspace", {}),
+    ("scoring", "/v1/scoring/config", {}),
+    ("nurture", "/v1/nurture/config", {}),
+    ("reporting", "/v1/velocity", PROBE_DAY),
+)
+
+
+async def accepted_everywhere(client: Api, within: float = 15.0) -> bool:
+    """Wait until the services take the client's key (False if they still do not in time)."""
+    deadline = asyncio.get_running_loop().time() + within
+    for service, path, params in KEY_PROBES:
+        while True:
+            try:
+                await client.get(service, path, **params)
+                break
+            except ApiError as exc:
+                if exc.status != 401 or asyncio.get_running_loop().time() > deadline:
+                    return False
+                await asyncio.sleep(0.2)
+    return True
 
 
 def origins_from_text(text: str) -> list[str]:
@@ -120,7 +144,7 @@ async def save_scoring(request: Request, form: Form, client: Client) -> Response
         errors, general = field_errors(exc.detail)
         if general:
             errors["scoring"] = general
-        return await _page(request, client, status_code=422, errors=errors, scoring=config)
+        return await _page(request, client, status_code=FORM_AGAIN, errors=errors, scoring=config)
     flash(request, "Scoring settings saved.")
     return RedirectResponse("/settings#scoring", 303)
 
@@ -136,7 +160,7 @@ async def save_nurture(request: Request, form: Form, client: Client) -> Response
         errors, general = field_errors(exc.detail)
         if general:
             errors["nurture"] = general
-        return await _page(request, client, status_code=422, errors=errors, nurture=config)
+        return await _page(request, client, status_code=FORM_AGAIN, errors=errors, nurture=config)
     flash(request, "Sending settings saved.")
     return RedirectResponse("/settings#sending", 303)
 
@@ -153,7 +177,7 @@ async def suppress(request: Request, form: Form, client: Client) -> Response:
         return await _page(
             request,
             client,
-            status_code=422,
+            status_code=FORM_AGAIN,
             errors={"suppression." + k: v for k, v in errors.items()} | {"suppression": general},
         )
     flash(request, f"{body['email'].strip().lower()} will get no more email.")
@@ -191,7 +215,7 @@ async def save_origins(request: Request, form: Form, client: Client) -> Response
         return await _page(
             request,
             client,
-            status_code=422,
+            status_code=FORM_AGAIN,
             errors={"allowed_origins": messages},
             origins_text=text,
         )
@@ -205,6 +229,8 @@ async def rotate_key(request: Request, form: Form, client: Client, kind: str) ->
         raise HTTPException(404, f"no key kind {kind!r}")
     rotated = await client.call("ingest", "POST", f"/v1/workspace/keys/{kind}/rotate")
     if kind == "api":
-        # The old key is revoked: this session goes on with the new one.
+        # The old key is revoked: this session goes on with the new one, once every service
+        # has heard of it (through Kafka, within seconds), so the next page does not fail.
         request.session["api_key"] = rotated["key"]
+        await accepted_everywhere(Api(client.http, client.settings, rotated["key"]))
     return render(request, "key_rotated.html", kind=kind, key=rotated["key"])

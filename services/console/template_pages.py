@@ -16,7 +16,7 @@ from starlette.datastructures import ImmutableMultiDict
 
 from services.console.client import Api, ApiError
 from services.console.validation import field_errors
-from services.console.web import api, checked_form, flash, render
+from services.console.web import FORM_AGAIN, api, checked_form, flash, render
 from services.nurture import templating
 from shared.events import utcnow
 
@@ -130,7 +130,7 @@ async def _save(
             values,
             errors,
             general or ["Some fields need attention: see the messages below."],
-            422,
+            FORM_AGAIN,
         )
     return RedirectResponse(f"/templates/{saved['id']}", 303)
 

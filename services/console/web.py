@@ -20,6 +20,9 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 MAX_FORM_BYTES = 1_000_000
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+# A form shown again with its problems next to the fields is a page that worked: 200, as
+# browsers log every 4xx document as a console error (and the form is the answer asked for).
+FORM_AGAIN = 200
 
 
 class SignInRequired(Exception):

@@ -125,8 +125,9 @@ def _step(form: Form, index: int) -> dict[str, Any]:
                 }
                 for v in variants
             ]
-        else:
-            step["template_id"] = form.get(f"{p}.template_id", "")
+        elif form.get(f"{p}.template_id"):
+            step["template_id"] = form[f"{p}.template_id"]
+        # else: none chosen, and nurture says "an email step needs a template_id"
         override = form.get(f"{p}.business_days_only", "")
         if override in ("true", "false"):
             step["business_days_only"] = override == "true"

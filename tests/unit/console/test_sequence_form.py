@@ -188,3 +188,14 @@ def test_editor_actions() -> None:
 def test_unknown_editor_actions_are_refused(op: str) -> None:
     with pytest.raises(sf.BadOp):
         sf.apply_op(sf.blank_definition(), op)
+
+
+def test_an_email_without_a_template_gets_nurtures_own_words() -> None:
+    form = ImmutableMultiDict(
+        [("steps.0.kind", "email"), ("steps.0.id", "hi"), ("steps.0.template_id", "")]
+    )
+    _, definition = sf.from_form(form)
+    with pytest.raises(ValueError, match="an email step needs a template_id"):
+        SequenceDefinition.model_validate(
+            {**definition, "trigger": {"kind": "stage_entered", "stage": "mql"}}
+        )

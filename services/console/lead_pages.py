@@ -22,8 +22,8 @@ STAGES = ["subscriber", "lead", "mql", "sql", "opportunity", "customer", "recycl
 SORTS = {
     "-score": "Score, highest first",
     "score": "Score, lowest first",
-    "-updated_at": "Recently active first",
-    "updated_at": "Least recently active first",
+    "-updated_at": "Recently updated first",
+    "updated_at": "Least recently updated first",
 }
 PAGE_SIZE = 25
 DECISIONS = {"sql": "accepted", "recycled": "recycled", "disqualified": "disqualified"}
@@ -80,11 +80,13 @@ async def leads(
 
 @router.get("/leads/{lead_id}")
 async def lead(request: Request, client: Client, lead_id: str) -> Response:
-    found, timeline, enrollments = await asyncio.gather(
+    found, timeline, enrollments, sequences = await asyncio.gather(
         client.get("scoring", f"/v1/leads/{lead_id}"),
         client.get("scoring", f"/v1/leads/{lead_id}/timeline", limit=200),
         client.get("nurture", "/v1/enrollments", lead_id=lead_id),
+        client.get("nurture", "/v1/sequences"),
     )
+    names = {s["id"]: s["name"] for s in sequences}
     email = next((i["value"] for i in found["identities"] if i["kind"] == "email"), None)
     return render(
         request,
@@ -92,7 +94,9 @@ async def lead(request: Request, client: Client, lead_id: str) -> Response:
         lead=found,
         email=email,
         timeline=[{**item, "text": describe(item)} for item in timeline],
-        enrollments=enrollments,
+        enrollments=[
+            {**e, "name": names.get(e["sequence_id"], e["sequence_id"])} for e in enrollments
+        ],
     )
 
 

@@ -6,6 +6,7 @@ workspace's API key, and every page is built from the services' APIs."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per API call
         async with httpx.AsyncClient(timeout=settings.api_timeout_seconds) as http:
             app.state.http = http
             yield

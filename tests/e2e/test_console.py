@@ -140,6 +140,10 @@ async def test_a_marketer_works_through_the_console(
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Lax"
 
+    # Keyboard: the first Tab lands on the skip link, which moves focus to the content.
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
     # Find the MQL by email, open her, accept her as an SQL.
     await page.get_by_label("Email").fill("grace@navy.example")
     await page.get_by_role("button", name="Show").click()

@@ -29,6 +29,25 @@ PAGE_SIZE = 25
 DECISIONS = {"sql": "accepted", "recycled": "recycled", "disqualified": "disqualified"}
 
 
+FIRST = "~"  # the first page in a trail (cursors are URL-safe base64: never "~" or ".")
+
+
+def page_links(
+    cursor: str, trail: str, next_cursor: str | None
+) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """(previous, next) page parameters. Keyset cursors only go forward, so each link
+    carries the trail of the cursors of the pages before it."""
+    earlier = [c for c in trail.split(".") if c] if trail else []
+    previous = None
+    if cursor:
+        back = earlier[-1] if earlier else FIRST
+        previous = {"cursor": "" if back == FIRST else back, "trail": ".".join(earlier[:-1])}
+    following = None
+    if next_cursor:
+        following = {"cursor": next_cursor, "trail": ".".join([*earlier, cursor or FIRST])}
+    return previous, following
+
+
 def list_query(stage: str, min_score: str, email: str, sort: str) -> dict[str, str]:
     """The list's filters as they go in links (empty ones left out)."""
     values = {"stage": stage, "min_score": min_score, "email": email, "sort": sort}
@@ -44,6 +63,7 @@ async def leads(
     email: str = "",
     sort: str = "-score",
     cursor: str = "",
+    trail: str = "",
 ) -> Response:
     filters = list_query(stage, min_score, email.strip(), sort if sort in SORTS else "-score")
     error = None
@@ -58,11 +78,12 @@ async def leads(
     def sort_link(key: str) -> str:
         return "/leads?" + urlencode({**filters, "sort": key})
 
-    next_link = (
-        "/leads?" + urlencode({**filters, "cursor": page["next_cursor"]})
-        if page.get("next_cursor")
-        else None
-    )
+    def link(params: dict[str, str] | None) -> str | None:
+        if params is None:
+            return None
+        return "/leads?" + urlencode({**filters, **{k: v for k, v in params.items() if v}})
+
+    previous, following = page_links(cursor, trail, page.get("next_cursor"))
     return render(
         request,
         "leads.html",
@@ -72,8 +93,9 @@ async def leads(
         sorts=SORTS,
         sort=filters.get("sort", "-score"),
         sort_link=sort_link,
-        next_link=next_link,
-        first_link=("/leads?" + urlencode(filters)) if cursor else None,
+        next_link=link(following),
+        previous_link=link(previous),
+        first_link=("/leads?" + urlencode(filters)) if trail else None,
         error=error,
     )
 

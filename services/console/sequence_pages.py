@@ -146,7 +146,7 @@ async def _save(
             )
             flash(request, f"Saved as version {saved['current_version']}.")
     except ApiError as exc:
-        if exc.status != 422:
+        if exc.status not in (409, 422):  # 409: e.g. an archived sequence cannot change
             raise
         errors, general = field_errors(exc.detail)
         return await _editor(

@@ -8,6 +8,7 @@ import pytest
 from starlette.datastructures import ImmutableMultiDict
 
 from services.console import charts
+from services.console.lead_pages import page_links
 from services.console.reports import BY_KEY, REPORTS
 from services.console.sequence_pages import headline
 from services.console.settings_pages import nurture_from_form, origins_from_text, scoring_from_form
@@ -185,3 +186,15 @@ def test_origins() -> None:
     ):
         with pytest.raises(ValueError, match=r"origin|port"):
             normalize_origin(bad)
+
+
+def test_pages_forward_and_back_with_keyset_cursors() -> None:
+    assert page_links("", "", None) == (None, None)
+    prev1, next1 = page_links("", "", "c1")
+    assert (prev1, next1) == (None, {"cursor": "c1", "trail": "~"})
+    prev2, next2 = page_links("c1", "~", "c2")
+    assert prev2 == {"cursor": "", "trail": ""}
+    assert next2 == {"cursor": "c2", "trail": "~.c1"}
+    prev3, next3 = page_links("c2", "~.c1", None)
+    assert prev3 == {"cursor": "c1", "trail": "~"}
+    assert next3 is None

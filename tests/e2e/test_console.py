@@ -207,6 +207,10 @@ async def test_a_marketer_works_through_the_console(
     await expect(page.get_by_role("status")).to_have_text("Sequence activated.")
     await expect(page.locator(".heading-row .status")).to_have_text("active")
     sequence_id = page.url.rsplit("/", 1)[1]
+    await page.get_by_role("button", name="Pause").click()
+    await expect(page.get_by_role("status")).to_have_text("Sequence paused.")
+    await page.get_by_role("button", name="Resume").click()
+    await expect(page.get_by_role("status")).to_have_text("Sequence resumed.")
     async with httpx.AsyncClient(base_url=services["nurture"].url, headers=auth) as nurture:
         saved = (await nurture.get(f"/v1/sequences/{sequence_id}")).json()
     assert saved["status"] == "active"
@@ -253,6 +257,11 @@ async def test_a_marketer_works_through_the_console(
     await page.get_by_label("Email", exact=True).fill("nobody@acme.example")
     await page.get_by_role("button", name="Suppress").click()
     await expect(page.locator("#suppressions")).to_contain_text("nobody@acme.example")
+    await page.get_by_role("button", name="Remove nobody@acme.example").click()
+    await expect(page.get_by_role("status")).to_contain_text("removed from the suppression")
+    await expect(page.locator("#suppressions")).to_contain_text("Nobody is suppressed.")
+    await page.get_by_label("Email", exact=True).fill("nobody@acme.example")
+    await page.get_by_role("button", name="Suppress").click()
     await page.get_by_role("textbox", name="Allowed origins").fill("https://www.acme.example")
     await page.get_by_role("button", name="Save allowed origins").click()
     await expect(page.get_by_role("status")).to_have_text("Allowed origins saved.")

@@ -12,6 +12,7 @@ from services.console.lead_pages import page_links
 from services.console.reports import BY_KEY, REPORTS
 from services.console.sequence_pages import headline
 from services.console.settings_pages import nurture_from_form, origins_from_text, scoring_from_form
+from services.console.template_pages import template_errors
 from services.console.timeline import describe
 from services.ingest.workspace_api import normalize_origin
 from services.nurture.config import NurtureConfig
@@ -198,3 +199,16 @@ def test_pages_forward_and_back_with_keyset_cursors() -> None:
     prev3, next3 = page_links("c2", "~.c1", None)
     assert prev3 == {"cursor": "c1", "trail": "~"}
     assert next3 is None
+
+
+def test_template_problems_land_on_their_part() -> None:
+    detail = [
+        {"part": "html", "line": 3, "message": "unexpected '}'"},
+        {"part": "subject", "line": None, "message": "too long"},
+    ]
+    assert template_errors(detail) == (
+        {"html": ["line 3: unexpected '}'"], "subject": ["too long"]},
+        [],
+    )
+    name = [{"loc": ["body", "name"], "msg": "String should have at least 1 character"}]
+    assert template_errors(name) == ({"name": ["String should have at least 1 character"]}, [])

@@ -294,6 +294,9 @@ async def test_a_marketer_works_through_the_console(
         await small.goto(console_url + path)
         await expect(small.get_by_role("heading", level=1)).to_be_visible()
         await phone.shot(small, name)
+        # Nothing makes the whole page scroll sideways (wide tables scroll in their box).
+        width = await small.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width}px wide on a phone"
 
     # Signing out ends the session: pages ask for the key again.
     await page.get_by_role("button", name="Sign out").click()

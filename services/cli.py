@@ -46,6 +46,9 @@ def migrate(
 
     async def run() -> None:
         for info in _pick(services):
+            if not info.uses_database:
+                typer.echo(f"{info.name} has no database: nothing to migrate")
+                continue
             settings = info.settings()
             await upgrade(
                 info.migrations, database_url=settings.database_url, schema=settings.db_schema

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.console.settings import ConsoleSettings
 from services.ingest.settings import IngestSettings
 from services.nurture.settings import NurtureSettings
 from services.reporting.settings import ReportingSettings
@@ -18,6 +19,7 @@ HERE = Path(__file__).parent
 class ServiceInfo:
     name: str
     settings: type[BaseServiceSettings]
+    uses_database: bool = True  # the console keeps no state: no schema, no migrations
 
     @property
     def migrations(self) -> Path:
@@ -35,5 +37,6 @@ SERVICES: dict[str, ServiceInfo] = {
         ServiceInfo("scoring", ScoringSettings),
         ServiceInfo("nurture", NurtureSettings),
         ServiceInfo("reporting", ReportingSettings),
+        ServiceInfo("console", ConsoleSettings, uses_database=False),
     )
 }

@@ -4,9 +4,10 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/common.sh"
 LEADFLOW="$ROOT/.venv/bin/leadflow"
-SERVICES=(ingest scoring nurture reporting)
+SERVICES=(ingest scoring nurture reporting console)
 declare -A PORTS=([ingest]="${INGEST_PORT:-8001}" [scoring]="${SCORING_PORT:-8002}"
-                  [nurture]="${NURTURE_PORT:-8003}" [reporting]="${REPORTING_PORT:-8004}")
+                  [nurture]="${NURTURE_PORT:-8003}" [reporting]="${REPORTING_PORT:-8004}"
+                  [console]="${CONSOLE_PORT:-8005}")
 PIDS=()
 STARTED_INFRA=0
 # Servers given from outside are used as they are and never stopped; remember which.
@@ -39,6 +40,11 @@ MAIL_DIR="$LEADFLOW_HOME/mail"
   --http-port "${MAILBOX_PORT:-8025}" >>"$LOG_DIR/mailbox.log" 2>&1 &
 PIDS+=($!)
 
+# The console calls the other services at the ports chosen here.
+export CONSOLE_INGEST_URL="http://127.0.0.1:${PORTS[ingest]}"
+export CONSOLE_SCORING_URL="http://127.0.0.1:${PORTS[scoring]}"
+export CONSOLE_NURTURE_URL="http://127.0.0.1:${PORTS[nurture]}"
+export CONSOLE_REPORTING_URL="http://127.0.0.1:${PORTS[reporting]}"
 for svc in "${SERVICES[@]}"; do
   "$LEADFLOW" serve "$svc" --port "${PORTS[$svc]}" >>"$LOG_DIR/$svc.log" 2>&1 &
   PIDS+=($!)
@@ -64,6 +70,7 @@ PIDS+=($!)
 cat <<MSG
 
 LeadFlow is running.
+  console    http://127.0.0.1:${PORTS[console]}     (the web console: sign in with a workspace's API key)
   ingest     http://127.0.0.1:${PORTS[ingest]}     (API docs: /docs)
   scoring    http://127.0.0.1:${PORTS[scoring]}
   nurture    http://127.0.0.1:${PORTS[nurture]}
@@ -75,11 +82,12 @@ LeadFlow is running.
   Kafka      $KAFKA_BOOTSTRAP_SERVERS
   logs       $LOG_DIR
 
-The demo workspace:
+The demo workspace (sign in to the console with its API key):
 $DEMO_INFO
 
 Next, in another terminal:
   make demo                                            # simulated visitors; watch leads, MQLs, emails
+  open http://127.0.0.1:${PORTS[console]}               # the console: leads, sequences, funnel, settings
   .venv/bin/leadflow events lead-events                # watch scoring's events arrive
 Press Ctrl-C to stop.
 MSG

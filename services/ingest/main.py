@@ -12,7 +12,7 @@ from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 
-from services.ingest import api, engagement, models, privacy_api
+from services.ingest import api, engagement, models, privacy_api, workspace_api
 from services.ingest.privacy import ErasedIdentities
 from services.ingest.publishing import TouchpointPublisher
 from services.ingest.segment import Limits
@@ -61,6 +61,7 @@ def create_app(settings: IngestSettings | None = None) -> api.FastPath:
             api.router,
             engagement.router,
             privacy_api.router,
+            workspace_api.router,
             audit_router(models.audit_log, "erasures, keys, settings"),
         ],
         extension=ingest,

@@ -120,6 +120,11 @@ async def change(
     return await _publish(uow, topics, ws_id)
 
 
+async def get(uow: UnitOfWork, ws_id: str) -> Workspace:
+    """One workspace as stored (raises WorkspaceNotFound)."""
+    return await _get(uow, ws_id)
+
+
 async def list_all(uow: UnitOfWork) -> list[Workspace]:
     rows = (
         await uow.session.execute(select(workspaces.c.id).order_by(workspaces.c.created_at))

@@ -14,6 +14,9 @@ from shared.db.migrations import upgrade
 from tests.integration.ingest_server import free_port
 from tests.integration.support import spawn, terminate, wait_exit, wait_for
 
+# The console keeps no state (no schema, no Kafka): tests/e2e/test_console.py covers it.
+WITH_DATABASE = {name: info for name, info in SERVICES.items() if info.uses_database}
+
 
 async def test_migrations_create_each_schema_and_are_harmless_twice(
     database_url: str, engine: AsyncEngine
@@ -21,7 +24,7 @@ async def test_migrations_create_each_schema_and_are_harmless_twice(
     # Two `leadflow migrate` at once: the advisory lock makes one wait, then find nothing to do.
     procs = [spawn("services.cli", "migrate") for _ in range(2)]
     assert [await wait_exit(p) for p in procs] == [0, 0]
-    for info in SERVICES.values():
+    for info in WITH_DATABASE.values():
         await upgrade(info.migrations, database_url=database_url, schema=info.name)
     async with engine.connect() as conn:
         rows = (
@@ -32,13 +35,13 @@ async def test_migrations_create_each_schema_and_are_harmless_twice(
                 )
             )
         ).all()
-    for name in SERVICES:
+    for name in WITH_DATABASE:
         assert {(name, "inbox"), (name, "outbox"), (name, "alembic_version")} <= set(
             map(tuple, rows)
         )
 
 
-@pytest.mark.parametrize("service", list(SERVICES))
+@pytest.mark.parametrize("service", list(WITH_DATABASE))
 async def test_service_starts_and_reports_health(service: str, database_url: str) -> None:
     info = SERVICES[service]
     await upgrade(info.migrations, database_url=database_url, schema=service)

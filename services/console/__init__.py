@@ -1,0 +1,1 @@
+"""The web console: a thin server-rendered UI over the other services' APIs."""

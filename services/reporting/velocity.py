@@ -22,7 +22,7 @@ from services.reporting.models import stage_entries
 MILESTONES = ("mql", "sql", "customer")
 
 
-def _quantile(values: list[float], q: float) -> float:
+def quantile(values: list[float], q: float) -> float:
     """Linear interpolation between order statistics (numpy's default, 'linear')."""
     ordered = sorted(values)
     position = (len(ordered) - 1) * q
@@ -43,9 +43,9 @@ def _summary(name: str, days: list[float]) -> dict[str, Any]:
     return {
         "measure": name,
         "leads": len(days),
-        "median_days": round(_quantile(days, 0.5), 3),
-        "p75_days": round(_quantile(days, 0.75), 3),
-        "p90_days": round(_quantile(days, 0.9), 3),
+        "median_days": round(quantile(days, 0.5), 3),
+        "p75_days": round(quantile(days, 0.75), 3),
+        "p90_days": round(quantile(days, 0.9), 3),
     }
 
 

@@ -160,7 +160,8 @@ def shape(
         for i, conversion in enumerate(conversions)
         if conversion is not None
     ]
-    worst = max(drops, default=None)
+    # On a tie, the earliest step in the funnel (max keeps the first of equal keys).
+    worst = max(drops, key=lambda d: d[0], default=None)
     return {
         "stages": rows,
         "largest_drop_off": (

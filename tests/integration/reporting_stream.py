@@ -419,7 +419,8 @@ class Truth:
                     for i in range(1, len(rows))
                     if rows[i - 1]["reached"]
                 ]
-                worst = max(drops, default=None)
+                best = max((d[0] for d in drops), default=None)
+                worst = next((d for d in drops if d[0] == best), None)
                 out.append(
                     {
                         "group": g,

@@ -69,6 +69,9 @@ def cohort_sql(unit: CohortUnit) -> str:
 
 
 LIVE = "l.workspace_id = :ws AND l.merged_into IS NULL"
+# Leads that reached some stage in [:start, :end): one index range per stage (a bitmap OR),
+# not every lead of the workspace.
+ACTIVE = "(" + " OR ".join(f"(l.{s}_at >= :start AND l.{s}_at < :end)" for s in FUNNEL) + ")"
 
 
 async def funnel(
@@ -107,7 +110,7 @@ async def funnel(
     rows = await session.execute(
         text(
             f"SELECT {group} AS grp, {', '.join(columns)} FROM reporting.leads l{join}"
-            f" WHERE {LIVE} AND l.subscriber_at < :end GROUP BY 1 ORDER BY 1"
+            f" WHERE {LIVE} AND {ACTIVE} GROUP BY 1 ORDER BY 1"
         ),
         params,
     )

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    text,
 )
 
 from shared.db import inbox_table, outbox_table
@@ -66,8 +67,16 @@ leads = Table(
     Column("campaign", String),
     *(
         Index(f"ix_leads_{column}", "workspace_id", column)
-        for column in ("subscriber_at", "mql_at", "sql_at", "customer_at", "first_touch_at")
+        for column in (
+            "subscriber_at",
+            "lead_at",
+            "mql_at",
+            "sql_at",
+            "opportunity_at",
+            "customer_at",
+        )
     ),
+    Index("ix_leads_first_seen", "workspace_id", text("least(first_touch_at, subscriber_at)")),
 )
 
 # Which lead an identity key names: "lead:<id>", "user:<userId>", "email:<address>",
@@ -100,7 +109,7 @@ touches = Table(
         "workspace_id",
         "key",
         "at",
-        postgresql_where=Column("source").is_not(None),
+        postgresql_where=text("source IS NOT NULL"),
     ),
 )
 
@@ -158,6 +167,7 @@ email_sends = Table(
     Column("opened_at", DateTime(timezone=True)),
     Column("clicked_at", DateTime(timezone=True)),
     Column("unsubscribed_at", DateTime(timezone=True)),
+    Index("ix_email_sends_sent", "workspace_id", "sent_at"),
 )
 
 # A campaign's cost over a period of days (POST /v1/campaign-costs); spread evenly per day.

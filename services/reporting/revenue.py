@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.funnel import LIVE, group_sql
+from services.reporting.funnel import ACTIVE, LIVE, group_sql
 from services.reporting.models import campaign_costs
 from services.reporting.period import CohortUnit, Period
 
@@ -97,7 +97,7 @@ async def revenue(
                 f" count(*) FILTER (WHERE {inside.format('customer')}),"
                 f" sum({value}) FILTER (WHERE {inside.format('customer')}),"
                 f" count({value}) FILTER (WHERE {inside.format('customer')})"
-                f" FROM reporting.leads l WHERE {LIVE} AND l.subscriber_at < :end"
+                f" FROM reporting.leads l WHERE {LIVE} AND {ACTIVE}"
                 " GROUP BY 1"
             ),
             params,

@@ -44,8 +44,14 @@ def upgrade() -> None:
         sa.Column("campaign", sa.String),
         schema=schema,
     )
-    for column in ("subscriber_at", "mql_at", "sql_at", "customer_at", "first_touch_at"):
+    for column in ("subscriber_at", "lead_at", "mql_at", "sql_at", "opportunity_at", "customer_at"):
         op.create_index(f"ix_leads_{column}", "leads", ["workspace_id", column], schema=schema)
+    op.create_index(  # cohorts: leads by first touch (or first stage entry without one)
+        "ix_leads_first_seen",
+        "leads",
+        ["workspace_id", sa.text("least(first_touch_at, subscriber_at)")],
+        schema=schema,
+    )
     op.create_table(
         "lead_keys",
         sa.Column("workspace_id", sa.String, primary_key=True),
@@ -119,6 +125,9 @@ def upgrade() -> None:
             for what in ("sent", "bounced", "opened", "clicked", "unsubscribed")
         ),
         schema=schema,
+    )
+    op.create_index(
+        "ix_email_sends_sent", "email_sends", ["workspace_id", "sent_at"], schema=schema
     )
     op.create_table(
         "campaign_costs",

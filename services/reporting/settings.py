@@ -16,6 +16,10 @@ class ReportingSettings(BaseServiceSettings):
     default_port: ClassVar[int] = 8004
 
     port: int = Field(0, ge=0, le=65535, validation_alias=env("REPORTING_PORT", "port"))
+    # Larger than the default: applying a poll costs a few statements whatever its size.
+    consumer_batch_size: int = Field(
+        3000, ge=1, validation_alias=env("KAFKA_CONSUMER_BATCH_SIZE", "consumer_batch_size")
+    )
 
     # Days a lead that reached a stage has to reach the next one before it counts as lost
     # (until then it is "in progress"), e.g. REPORTING_CONVERSION_WINDOW_DAYS='{"mql": 21}'.

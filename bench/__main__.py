@@ -10,7 +10,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import foundation, ingest, nurture, scoring, summary, system
+from bench import foundation, ingest, nurture, reporting, scoring, summary, system
 from bench.harness import Figure, table
 from shared.bus import ensure_topics
 from shared.db import create_engine
@@ -18,7 +18,7 @@ from shared.events import Topics
 
 
 async def main(
-    n: int, repeats: int, seconds: int, only: str | None
+    n: int, repeats: int, seconds: int, only: str | None, reporting_scale: float = 1.0
 ) -> tuple[list[Figure], dict[str, object]]:
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     engine = create_engine(os.environ["DATABASE_URL"])
@@ -44,6 +44,11 @@ async def main(
         if only in (None, "nurture"):
             nurture_figures, details["nurture"] = await nurture.run(repeats)
             figures += nurture_figures
+        if only in (None, "reporting"):
+            reporting_figures, details["reporting"] = await reporting.run(
+                bootstrap, repeats, reporting_scale
+            )
+            figures += reporting_figures
         if only in (None, "system"):
             system_figures, details["system"] = await system.run(bootstrap, repeats)
             figures += system_figures
@@ -57,9 +62,19 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8, help="length of each HTTP load run")
-    parser.add_argument("--only", choices=["foundation", "ingest", "scoring", "nurture", "system"])
+    parser.add_argument(
+        "--only", choices=["foundation", "ingest", "scoring", "nurture", "reporting", "system"]
+    )
+    parser.add_argument(
+        "--reporting-scale",
+        type=float,
+        default=1.0,
+        help="reporting data: 1.0 = 500,000 leads and ~5,000,000 touchpoints",
+    )
     args = parser.parse_args()
-    figures, details = asyncio.run(main(args.events, args.repeats, args.seconds, args.only))
+    figures, details = asyncio.run(
+        main(args.events, args.repeats, args.seconds, args.only, args.reporting_scale)
+    )
     print(table(figures))
     headline = summary.headline(figures, details)
     print("\n" + summary.render(headline))

@@ -3,25 +3,25 @@
 A lead reached a stage when it entered that stage or any later one (a deal won straight
 from `lead` counts as having reached mql, sql and opportunity too: scoring does not enter
 skipped stages, see docs/decisions/0007). The time it reached a stage is the first of those.
+
+Of the leads that reached a stage in the period, as of `as_of`: `converted` reached the next
+stage; `lost` did not and were disqualified or recycled since, or have been in the stage
+longer than its conversion window; `in_progress` are the others, still inside the window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.models import stage_entries
-from shared.db import UnitOfWork
-from shared.events import Envelope
+from services.reporting.lead_model import FUNNEL
+from services.reporting.period import NO_TOUCH, NO_VALUE, Breakdown, CohortUnit, Period, rate
 
-FUNNEL = ("subscriber", "lead", "mql", "sql", "opportunity", "customer")
+__all__ = ["FUNNEL", "Period", "funnel", "reached", "shape"]
 
 
 def reached(entries: Mapping[str, datetime]) -> dict[str, datetime]:
@@ -37,81 +37,125 @@ def reached(entries: Mapping[str, datetime]) -> dict[str, datetime]:
     return out
 
 
-async def apply_lead_events(uow: UnitOfWork, envelopes: list[Envelope]) -> None:
-    """Keep each lead's first entry into each stage (idempotent: replays change nothing)."""
-    rows = [
-        {
-            "workspace_id": e.workspace_id,
-            "lead_id": str(e.payload["lead_id"]),
-            "stage": str(e.payload["to_stage"]),
-            "entered_at": e.occurred_at,
-        }
-        for e in await uow.claim_batch(envelopes)
-        if e.type == "lead.lifecycle_changed" and e.payload.get("to_stage")
-    ]
-    if rows:
-        stmt = insert(stage_entries)
-        await uow.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[
-                    stage_entries.c.workspace_id,
-                    stage_entries.c.lead_id,
-                    stage_entries.c.stage,
-                ],
-                set_={
-                    "entered_at": func.least(stage_entries.c.entered_at, stmt.excluded.entered_at)
-                },
-            ),
-            rows,
+def group_sql(breakdown: Breakdown | None, unit: CohortUnit = "month") -> tuple[str, str]:
+    """(SQL of the group a lead row `l` falls in, extra FROM clause) for a breakdown."""
+    if breakdown in ("source", "medium", "campaign"):
+        return (
+            f"CASE WHEN l.first_touch_at IS NULL THEN '{NO_TOUCH}'"
+            f" ELSE coalesce(l.{breakdown}, '{NO_VALUE}') END",
+            "",
         )
-
-
-@dataclass(frozen=True)
-class Period:
-    start: datetime  # inclusive, aware
-    end: datetime  # exclusive, aware
-
-    @classmethod
-    def of_days(cls, first: date, last: date, zone: str) -> Period:
-        """From the start of `first` to the end of `last`, local days in `zone`."""
-        tz = ZoneInfo(zone)
-        start = datetime.combine(first, time(), tz)
-        end = datetime.combine(date.fromordinal(last.toordinal() + 1), time(), tz)
-        return cls(start, end)
-
-
-async def funnel(session: AsyncSession, workspace_id: str, period: Period) -> dict[str, Any]:
-    counts = []
-    for i in range(len(FUNNEL)):
-        first = (
-            select(func.min(stage_entries.c.entered_at).label("at"))
-            .where(
-                stage_entries.c.workspace_id == workspace_id,
-                stage_entries.c.stage.in_(FUNNEL[i:]),
-            )
-            .group_by(stage_entries.c.lead_id)
-            .subquery()
+    if breakdown == "cohort":
+        return cohort_sql(unit), ""
+    if breakdown == "sequence":
+        # A lead counts in every sequence it was ever enrolled in.
+        return (
+            f"coalesce(en.sequence_id, '{NO_VALUE}')",
+            " LEFT JOIN (SELECT DISTINCT workspace_id, lead_id, sequence_id"
+            " FROM reporting.enrollments) en"
+            " ON en.workspace_id = l.workspace_id AND en.lead_id = l.lead_id",
         )
-        n = await session.scalar(
-            select(func.count()).where(first.c.at >= period.start, first.c.at < period.end)
+    return "''", ""
+
+
+def cohort_sql(unit: CohortUnit) -> str:
+    """The first local day of the week (Monday) or month of the lead's first touch (its first
+    stage entry when reporting saw no touchpoint of it)."""
+    assert unit in ("week", "month")
+    return (
+        f"to_char(date_trunc('{unit}', least(l.first_touch_at, l.subscriber_at)"
+        " AT TIME ZONE :tz), 'YYYY-MM-DD')"
+    )
+
+
+LIVE = "l.workspace_id = :ws AND l.merged_into IS NULL"
+# Leads that reached some stage in [:start, :end): one index range per stage (a bitmap OR),
+# not every lead of the workspace.
+ACTIVE = "(" + " OR ".join(f"(l.{s}_at >= :start AND l.{s}_at < :end)" for s in FUNNEL) + ")"
+
+
+async def funnel(
+    session: AsyncSession,
+    workspace_id: str,
+    period: Period,
+    *,
+    as_of: datetime,
+    windows: Mapping[str, int],
+    breakdown: Breakdown | None = None,
+    cohort_unit: CohortUnit = "month",
+) -> dict[str, Any]:
+    group, join = group_sql(breakdown, cohort_unit)
+    params: dict[str, Any] = {
+        "ws": workspace_id,
+        "start": period.start,
+        "end": period.end,
+        "as_of": as_of,
+        "tz": period.zone,
+    }
+    columns = []
+    for i, stage in enumerate(FUNNEL):
+        at = f"l.{stage}_at"
+        inside = f"{at} >= :start AND {at} < :end"
+        columns.append(f"count(*) FILTER (WHERE {inside})")
+        if i + 1 == len(FUNNEL):
+            continue
+        params[f"cutoff_{stage}"] = as_of - timedelta(days=windows[stage])
+        moved_on = f"l.{FUNNEL[i + 1]}_at <= :as_of"
+        gone = (
+            f"(l.disqualified_at BETWEEN {at} AND :as_of OR l.recycled_at BETWEEN {at} AND :as_of"
+            f" OR {at} < :cutoff_{stage})"
         )
-        counts.append(int(n or 0))
-    return shape(counts)
+        columns.append(f"count(*) FILTER (WHERE {inside} AND {moved_on})")
+        columns.append(f"count(*) FILTER (WHERE {inside} AND ({moved_on}) IS NOT TRUE AND {gone})")
+    rows = await session.execute(
+        text(
+            f"SELECT {group} AS grp, {', '.join(columns)} FROM reporting.leads l{join}"
+            f" WHERE {LIVE} AND {ACTIVE} GROUP BY 1 ORDER BY 1"
+        ),
+        params,
+    )
+    groups = []
+    for row in rows:
+        values = list(row)
+        counts, converted, lost = [], [], []
+        for i in range(len(FUNNEL)):
+            counts.append(int(values.pop(1)))
+            if i + 1 < len(FUNNEL):
+                converted.append(int(values.pop(1)))
+                lost.append(int(values.pop(1)))
+        if any(counts):
+            groups.append((row[0], shape(counts, converted, lost, windows)))
+    if breakdown is None:
+        empty = shape([0] * len(FUNNEL), [0] * 5, [0] * 5, windows)
+        return groups[0][1] if groups else empty
+    return {"groups": [{"group": g, **result} for g, result in groups]}
 
 
-def shape(counts: list[int]) -> dict[str, Any]:
+def shape(
+    counts: list[int],
+    converted: list[int] | None = None,
+    lost: list[int] | None = None,
+    windows: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
     """Counts per funnel stage -> rows with conversions, and the largest drop-off."""
     rows: list[dict[str, Any]] = []
     conversions: list[float | None] = []
     for i, (stage, n) in enumerate(zip(FUNNEL, counts, strict=True)):
         previous = counts[i - 1] if i else None
         conversions.append(n / previous if previous else None)
+        last = i + 1 == len(FUNNEL)
+        done = None if last or converted is None else converted[i]
+        gone = None if last or lost is None else lost[i]
         rows.append(
             {
                 "stage": stage,
                 "reached": n,
-                "conversion_from_previous": round(n / previous, 4) if previous else None,
-                "conversion_from_top": round(n / counts[0], 4) if counts[0] else None,
+                "conversion_from_previous": rate(n, previous or 0),
+                "conversion_from_top": rate(n, counts[0]),
+                "converted": done,
+                "in_progress": None if done is None or gone is None else n - done - gone,
+                "lost": gone,
+                "window_days": None if last or windows is None else windows[stage],
             }
         )
     drops = [
@@ -119,7 +163,8 @@ def shape(counts: list[int]) -> dict[str, Any]:
         for i, conversion in enumerate(conversions)
         if conversion is not None
     ]
-    worst = max(drops, default=None)
+    # On a tie, the earliest step in the funnel (max keeps the first of equal keys).
+    worst = max(drops, key=lambda d: d[0], default=None)
     return {
         "stages": rows,
         "largest_drop_off": (

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.reporting import api, funnel, models
+from services.reporting import api, models
+from services.reporting.apply import apply_events
 from services.reporting.settings import ReportingSettings
 from shared.events import Envelope
 from shared.runtime import ServiceRuntime
@@ -22,11 +23,16 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def reporting(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
-        async def on_lead_events(envelopes: Sequence[Envelope]) -> None:
+        async def on_events(envelopes: Sequence[Envelope]) -> None:
             async with runtime.uow() as uow:
-                await funnel.apply_lead_events(uow, list(envelopes))
+                await apply_events(uow, envelopes)
 
-        runtime.consume([runtime.topics.lead_events], on_lead_events, whole_poll=True)
+        topics = runtime.topics
+        runtime.consume(
+            [topics.lead_events, topics.touchpoints, topics.email_events],
+            on_events,
+            whole_poll=True,
+        )
         yield
 
     return create_service_app(

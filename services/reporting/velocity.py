@@ -2,27 +2,24 @@
 customer (the sales cycle), as median, p75 and p90 in days.
 
 Counted for the leads that reached the later stage within the period (reached as in
-funnel.reached: entering a later stage counts, and a skipped stage takes no time).
-"""
+funnel.reached: entering a later stage counts, and a skipped stage takes no time). First
+touch here is the first stage entry. Quantiles interpolate linearly between order
+statistics (PostgreSQL's percentile_cont, numpy's default)."""
 
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.funnel import FUNNEL, Period, reached
-from services.reporting.models import stage_entries
+from services.reporting.funnel import ACTIVE, FUNNEL, LIVE, Period
 
 MILESTONES = ("mql", "sql", "customer")
 
 
-def _quantile(values: list[float], q: float) -> float:
+def quantile(values: list[float], q: float) -> float:
     """Linear interpolation between order statistics (numpy's default, 'linear')."""
     ordered = sorted(values)
     position = (len(ordered) - 1) * q
@@ -31,63 +28,36 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _summary(name: str, days: list[float]) -> dict[str, Any]:
-    if not days:
-        return {
-            "measure": name,
-            "leads": 0,
-            "median_days": None,
-            "p75_days": None,
-            "p90_days": None,
-        }
-    return {
-        "measure": name,
-        "leads": len(days),
-        "median_days": round(_quantile(days, 0.5), 3),
-        "p75_days": round(_quantile(days, 0.75), 3),
-        "p90_days": round(_quantile(days, 0.9), 3),
-    }
-
-
-def velocity_of(leads: Iterable[Mapping[str, datetime]], period: Period) -> list[dict[str, Any]]:
-    """Rows (one per measure) from each lead's first entry per stage."""
-    in_stage: dict[str, list[float]] = defaultdict(list)
-    to_milestone: dict[str, list[float]] = defaultdict(list)
-    for entries in leads:
-        when = reached(entries)
-        for stage, following in itertools.pairwise(FUNNEL):
-            left = when.get(following)
-            if stage in when and left is not None and period.start <= left < period.end:
-                in_stage[stage].append((left - when[stage]).total_seconds() / 86400)
-        first = when.get("subscriber")
-        for milestone in MILESTONES:
-            at = when.get(milestone)
-            if first is not None and at is not None and period.start <= at < period.end:
-                to_milestone[milestone].append((at - first).total_seconds() / 86400)
-    rows = [_summary(f"time_in_{stage}", in_stage[stage]) for stage in FUNNEL[:-1]]
-    rows += [_summary(f"first_touch_to_{m}", to_milestone[m]) for m in MILESTONES]
-    return rows
+def _measures() -> list[tuple[str, str, str]]:
+    """(name, from column, to column): days from one to the other, counted when `to` falls
+    in the period."""
+    out = [(f"time_in_{a}", f"{a}_at", f"{b}_at") for a, b in itertools.pairwise(FUNNEL)]
+    return out + [(f"first_touch_to_{m}", "subscriber_at", f"{m}_at") for m in MILESTONES]
 
 
 async def velocity(
     session: AsyncSession, workspace_id: str, period: Period
 ) -> list[dict[str, Any]]:
-    active = (
-        select(stage_entries.c.lead_id)
-        .where(
-            stage_entries.c.workspace_id == workspace_id,
-            stage_entries.c.entered_at >= period.start,
-            stage_entries.c.entered_at < period.end,
+    columns = []
+    for _, start, end in _measures():
+        days = f"extract(epoch FROM l.{end} - l.{start}) / 86400.0"
+        when = f"l.{end} >= :start AND l.{end} < :end AND l.{start} IS NOT NULL"
+        columns += [
+            f"count(*) FILTER (WHERE {when})",
+            f"percentile_cont(ARRAY[0.5, 0.75, 0.9]) WITHIN GROUP (ORDER BY {days})"
+            f" FILTER (WHERE {when})",
+        ]
+    row = (
+        await session.execute(
+            text(f"SELECT {', '.join(columns)} FROM reporting.leads l WHERE {LIVE} AND {ACTIVE}"),
+            {"ws": workspace_id, "start": period.start, "end": period.end},
         )
-        .distinct()
-        .scalar_subquery()
-    )
-    rows = await session.execute(
-        select(stage_entries.c.lead_id, stage_entries.c.stage, stage_entries.c.entered_at).where(
-            stage_entries.c.workspace_id == workspace_id, stage_entries.c.lead_id.in_(active)
+    ).one()
+    out = []
+    for i, (name, _, _) in enumerate(_measures()):
+        n, quantiles = int(row[2 * i]), row[2 * i + 1]
+        median, p75, p90 = (round(float(q), 3) for q in quantiles) if n else (None, None, None)
+        out.append(
+            {"measure": name, "leads": n, "median_days": median, "p75_days": p75, "p90_days": p90}
         )
-    )
-    by_lead: dict[str, dict[str, datetime]] = defaultdict(dict)
-    for lead_id, stage, at in rows:
-        by_lead[lead_id][stage] = at
-    return velocity_of(by_lead.values(), period)
+    return out

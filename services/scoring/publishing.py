@@ -27,6 +27,7 @@ def _lead_facts(record: LeadRecord) -> dict[str, Any]:
         "email": record.traits.get("email"),
         "traits": record.traits,
         "user_ids": record.user_ids,  # how its touchpoints name it, for consumers' look-ups
+        "anonymous_ids": record.anonymous_ids,  # likewise (reporting's first touch)
     }
 
 

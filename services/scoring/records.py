@@ -50,6 +50,7 @@ class LeadRecord:
     changed: bool = False
     fit_cache: tuple[dict[str, Any], dict[str, Any]] | None = None  # (traits, fit_vector)
     user_ids: list[str] = field(default_factory=list)  # known userIds (set by the Directory)
+    anonymous_ids: list[str] = field(default_factory=list)  # known anonymousIds (likewise)
 
     def fit_inputs(self) -> dict[str, Any]:
         """features.fit_vector of the current traits, worked out once per traits change."""
@@ -114,6 +115,7 @@ class Directory:
             if not record.user_ids:  # loaded from the database: not worked out yet
                 known = self.ids_of.get(record.id, set())
                 record.user_ids = sorted(i.value for i in known if i.kind == "user")
+                record.anonymous_ids = sorted(i.value for i in known if i.kind == "anonymous")
             return record, []
         owners = {}
         for identifier, lead_id in zip(ids, owned, strict=True):
@@ -151,4 +153,5 @@ class Directory:
         if any(i.kind in ("user", "email") for i in known):
             record.identified = True
         record.user_ids = sorted(i.value for i in known if i.kind == "user")
+        record.anonymous_ids = sorted(i.value for i in known if i.kind == "anonymous")
         return record, folded

@@ -70,6 +70,7 @@ class LeadFacts(Payload):
     email: str | None = None
     traits: dict[str, Any] = Field(default_factory=dict)
     user_ids: list[str] = Field(default_factory=list)
+    anonymous_ids: list[str] = Field(default_factory=list)
 
 
 class LeadScored(LeadFacts):

@@ -15,6 +15,8 @@ def test_headline_rows_come_from_the_figures_with_their_baselines() -> None:
         Figure("event->transition p99 at 2000/s", "ms", 250, "ingest hop p99", 3, 3),
         Figure("nurture: emails delivered (8 conn)", "emails/s", 600, "bare loop", 1500, 3),
         Figure("scoring peak memory (demo load)", "MiB", 240, "same process, idle", 200, 1),
+        Figure("rep funnel p95", "ms", 20, "raw SQL p95", 2, 3),
+        Figure("rep cohorts p95", "ms", 40, "raw SQL p95", 2, 3),
     ]
     details = {"scoring": {"latency": {"p50_ms": 100, "p99_ms": 250, "ingest_hop_p99_ms": 3}}}
     rows = summary.headline(figures, details)
@@ -22,6 +24,7 @@ def test_headline_rows_come_from_the_figures_with_their_baselines() -> None:
         ("ingest events/s, batch", 50_000, 0.5),
         ("event->transition latency p50 / p99", "100 / 250", None),
         ("nurture emails/s", 600, 0.4),
+        ("reporting p95 (slowest: cohorts)", 40, 20.0),
         ("scoring peak memory", 240, 1.2),
     ]
     text = summary.render(rows)

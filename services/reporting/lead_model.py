@@ -1,0 +1,299 @@
+"""The lead read models, from leadflow.lead-events: stage entries, each lead's row (when it
+reached each stage, deal amounts, first touch) and its identity keys; lead.merged folds a
+lead into the one it became.
+
+Every write takes the earliest time (or the amount of the earliest entry), so the order of
+events does not matter and a replay changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import String
+
+from services.reporting import keys as identity
+from services.reporting.models import email_sends, enrollments, lead_keys, leads, stage_entries
+from shared.db import UnitOfWork
+from shared.events import Envelope
+
+FUNNEL = ("subscriber", "lead", "mql", "sql", "opportunity", "customer")
+LOST = ("disqualified", "recycled")
+FACTS = ("lead.lifecycle_changed", "lead.scored", "lead.stalled")
+
+
+async def apply_lead_events(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+    todo = await uow.claim_batch(envelopes)
+    if not todo:
+        return
+    session = uow.session
+    redirect = await merged_into(
+        session,
+        {(e.workspace_id, str(e.payload["lead_id"])) for e in todo if e.payload.get("lead_id")},
+    )
+
+    def lead_of(e: Envelope) -> str:
+        lead = str(e.payload["lead_id"])
+        return redirect.get((e.workspace_id, lead), lead)
+
+    moves = [e for e in todo if e.type == "lead.lifecycle_changed" and e.payload.get("to_stage")]
+    await _stage_entries(
+        session,
+        [
+            (
+                e.workspace_id,
+                lead_of(e),
+                str(e.payload["to_stage"]),
+                e.occurred_at,
+                e.payload.get("amount"),
+            )
+            for e in moves
+        ],
+    )
+    linked: dict[tuple[str, str], str] = {}
+    for e in todo:
+        if e.type in FACTS and e.payload.get("lead_id"):
+            for key in identity.lead_keys(e.payload):
+                linked[(e.workspace_id, key)] = lead_of(e)
+    await _ensure_leads(session, {(ws, lead) for (ws, _), lead in linked.items()})
+    await link_keys(session, linked)
+    for e in todo:
+        if e.type == "lead.merged":
+            for folded in e.payload.get("merged_lead_ids") or ():
+                await merge(session, e.workspace_id, lead_of(e), str(folded))
+
+
+async def merged_into(
+    session: AsyncSession, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """(workspace, lead) -> the lead it was merged into, for those merged."""
+    pairs = list(pairs)
+    if not pairs:
+        return {}
+    rows = await session.execute(
+        select(leads.c.workspace_id, leads.c.lead_id, leads.c.merged_into).where(
+            tuple_(leads.c.workspace_id, leads.c.lead_id).in_(pairs),
+            leads.c.merged_into.is_not(None),
+        )
+    )
+    return {(ws, lead): into for ws, lead, into in rows}
+
+
+async def _ensure_leads(session: AsyncSession, pairs: set[tuple[str, str]]) -> None:
+    if pairs:
+        await session.execute(
+            insert(leads).on_conflict_do_nothing(),
+            [{"workspace_id": ws, "lead_id": lead} for ws, lead in sorted(pairs)],
+        )
+
+
+def _earliest(column: str) -> Any:
+    return func.least(leads.c[column], insert(leads).excluded[column])
+
+
+async def _stage_entries(
+    session: AsyncSession, moves: list[tuple[str, str, str, datetime, Any]]
+) -> None:
+    if not moves:
+        return
+    first: dict[tuple[str, str, str], tuple[datetime, Any]] = {}
+    for ws, lead, stage, at, amount in moves:
+        seen = first.get((ws, lead, stage))
+        if seen is None or at < seen[0]:
+            first[(ws, lead, stage)] = (at, amount)
+    stmt = insert(stage_entries)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[
+                stage_entries.c.workspace_id,
+                stage_entries.c.lead_id,
+                stage_entries.c.stage,
+            ],
+            set_={"entered_at": func.least(stage_entries.c.entered_at, stmt.excluded.entered_at)},
+        ),
+        [
+            {"workspace_id": ws, "lead_id": lead, "stage": stage, "entered_at": at}
+            for (ws, lead, stage), (at, _) in sorted(first.items())
+        ],
+    )
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for (ws, lead, stage), (at, amount) in first.items():
+        row = rows.setdefault((ws, lead), {"workspace_id": ws, "lead_id": lead, **_EMPTY})
+        if stage in FUNNEL:
+            for earlier in FUNNEL[
+                : FUNNEL.index(stage) + 1
+            ]:  # entering a stage reaches those before
+                column = f"{earlier}_at"
+                row[column] = at if row[column] is None else min(row[column], at)
+        elif stage in LOST:
+            row[f"{stage}_at"] = at
+        if stage == "customer":
+            row["won_at"], row["won_amount"] = at, _number(amount)
+        if stage == "opportunity":
+            row["opportunity_entered_at"], row["opportunity_amount"] = at, _number(amount)
+    await session.execute(_upsert_stages(), list(rows.values()))
+
+
+_STAGE_COLUMNS = [f"{s}_at" for s in FUNNEL + LOST]
+_EMPTY: dict[str, Any] = {
+    c: None
+    for c in [
+        *_STAGE_COLUMNS,
+        "won_at",
+        "won_amount",
+        "opportunity_entered_at",
+        "opportunity_amount",
+    ]
+}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _earlier_wins(new: str, old: str, at: str, value: str) -> str:
+    """SQL: `value` of the row whose `at` is earlier (order-independent amounts and touches)."""
+    return (
+        f"CASE WHEN {old}.{at} IS NULL OR {new}.{at} < {old}.{at} "
+        f"THEN {new}.{value} ELSE {old}.{value} END"
+    )
+
+
+def _upsert_stages() -> Any:
+    stmt = insert(leads)
+    new = stmt.excluded
+    old = "reporting.leads"
+    return stmt.on_conflict_do_update(
+        index_elements=[leads.c.workspace_id, leads.c.lead_id],
+        set_={
+            **{
+                c: func.least(leads.c[c], new[c])
+                for c in [*_STAGE_COLUMNS, "won_at", "opportunity_entered_at"]
+            },
+            "won_amount": text(_earlier_wins("excluded", old, "won_at", "won_amount")),
+            "opportunity_amount": text(
+                _earlier_wins("excluded", old, "opportunity_entered_at", "opportunity_amount")
+            ),
+        },
+    )
+
+
+async def link_keys(session: AsyncSession, linked: dict[tuple[str, str], str]) -> None:
+    """Point keys at leads; the first touch of every key that moved is folded into its lead."""
+    if not linked:
+        return
+    stmt = insert(lead_keys)
+    changed = await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[lead_keys.c.workspace_id, lead_keys.c.key],
+            set_={"lead_id": stmt.excluded.lead_id},
+            where=lead_keys.c.lead_id != stmt.excluded.lead_id,
+        ).returning(lead_keys.c.workspace_id, lead_keys.c.key),
+        [
+            {"workspace_id": ws, "key": key, "lead_id": lead}
+            for (ws, key), lead in sorted(linked.items())
+        ],
+    )
+    await fold_first_touches(session, [tuple(r) for r in changed])
+
+
+_FOLD = text(
+    """
+    UPDATE reporting.leads l
+       SET first_touch_at = c.first_at, first_touch_id = c.first_id,
+           source = c.source, medium = c.medium, campaign = c.campaign
+      FROM (SELECT DISTINCT ON (k.workspace_id, k.lead_id)
+                   k.workspace_id, k.lead_id, t.first_at, t.first_id, t.source, t.medium, t.campaign
+              FROM reporting.lead_keys k
+              JOIN reporting.key_touches t ON t.workspace_id = k.workspace_id AND t.key = k.key
+             WHERE (k.workspace_id, k.key) IN (SELECT * FROM unnest(:workspaces, :keys))
+             ORDER BY k.workspace_id, k.lead_id, t.first_at, t.first_id) c
+     WHERE l.workspace_id = c.workspace_id AND l.lead_id = c.lead_id
+       AND (l.first_touch_at IS NULL
+            OR (c.first_at, c.first_id) < (l.first_touch_at, l.first_touch_id))
+    """
+).bindparams(bindparam("workspaces", type_=ARRAY(String)), bindparam("keys", type_=ARRAY(String)))
+
+
+async def fold_first_touches(session: AsyncSession, pairs: Sequence[tuple[Any, ...]]) -> None:
+    """Give the leads these (workspace, key) pairs point at their keys' first touch, when it
+    is earlier than the one they have."""
+    if pairs:
+        await session.execute(
+            _FOLD, {"workspaces": [p[0] for p in pairs], "keys": [p[1] for p in pairs]}
+        )
+
+
+async def merge(session: AsyncSession, workspace_id: str, into: str, folded: str) -> None:
+    """`folded` became part of `into`: its stages, amounts, keys, first touch, enrollments
+    and emails now count for `into`, and it is left out of reports."""
+    if into == folded:
+        return
+    await _ensure_leads(session, {(workspace_id, into), (workspace_id, folded)})
+    params = {"ws": workspace_id, "into": into, "folded": folded}
+    earliest = [
+        f"{c} = least(a.{c}, b.{c})" for c in [*_STAGE_COLUMNS, "won_at", "opportunity_entered_at"]
+    ]
+    # The folded lead's first touch wins when it is earlier (or the only one).
+    touch_first = (
+        "b.first_touch_at IS NOT NULL AND (a.first_touch_at IS NULL"
+        " OR (b.first_touch_at, b.first_touch_id) < (a.first_touch_at, a.first_touch_id))"
+    )
+    touch = [
+        f"{c} = CASE WHEN {touch_first} THEN b.{c} ELSE a.{c} END"
+        for c in ("first_touch_at", "first_touch_id", "source", "medium", "campaign")
+    ]
+    amounts = [
+        f"won_amount = {_earlier_wins('b', 'a', 'won_at', 'won_amount')}",
+        "opportunity_amount = "
+        + _earlier_wins("b", "a", "opportunity_entered_at", "opportunity_amount"),
+    ]
+    await session.execute(
+        text(
+            f"UPDATE reporting.leads a SET {', '.join(earliest + amounts + touch)}"
+            " FROM reporting.leads b"
+            " WHERE a.workspace_id = :ws AND a.lead_id = :into"
+            " AND b.workspace_id = :ws AND b.lead_id = :folded"
+        ),
+        params,
+    )
+    await session.execute(
+        update(leads)
+        .where(
+            leads.c.workspace_id == workspace_id,
+            or_(leads.c.lead_id == folded, leads.c.merged_into == folded),
+        )
+        .values(merged_into=into)
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO reporting.stage_entries (workspace_id, lead_id, stage, entered_at)
+            SELECT workspace_id, :into, stage, entered_at FROM reporting.stage_entries
+             WHERE workspace_id = :ws AND lead_id = :folded
+            ON CONFLICT (workspace_id, lead_id, stage)
+            DO UPDATE SET entered_at =
+                least(reporting.stage_entries.entered_at, excluded.entered_at)
+            """
+        ),
+        params,
+    )
+    await session.execute(
+        stage_entries.delete().where(
+            stage_entries.c.workspace_id == workspace_id, stage_entries.c.lead_id == folded
+        )
+    )
+    for table in (lead_keys, enrollments, email_sends):
+        await session.execute(
+            update(table)
+            .where(table.c.workspace_id == workspace_id, table.c.lead_id == folded)
+            .values(lead_id=into)
+        )

@@ -1,0 +1,116 @@
+"""Reporting's pure parts: identity keys, UTM values, buckets, credit, costs, forecast."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from services.reporting.attribution import Conversion, Touch, credit
+from services.reporting.cohorts import age_of
+from services.reporting.forecast import expected
+from services.reporting.funnel import shape
+from services.reporting.keys import lead_keys, touch_key, utm
+from services.reporting.revenue import CampaignCost, cost_in
+from services.reporting.touch_model import bucket_of
+
+AT = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_a_touch_is_filed_under_its_strongest_key() -> None:
+    assert touch_key("page", {"anonymous_id": "a", "user_id": "u"}) == "user:u"
+    assert touch_key("identify", {"anonymous_id": "a", "traits": {"email": " Ada@X.io"}}) == (
+        "email:ada@x.io"
+    )
+    assert touch_key("track", {"anonymous_id": "a", "context": {"traits": {"email": "a@x"}}}) == (
+        "email:a@x"
+    )
+    assert touch_key("page", {"anonymous_id": "a", "traits": {"email": "a@x"}}) == "anon:a"
+    assert touch_key("email.opened", {"lead_id": "ld_1", "send_id": "s"}) == "lead:ld_1"
+    assert touch_key("page", {}) is None
+
+
+def test_a_lead_event_names_every_key_of_the_lead() -> None:
+    facts = {"lead_id": "ld_1", "email": "A@X.io", "user_ids": ["u1"], "anonymous_ids": ["a1"]}
+    assert lead_keys(facts) == ["lead:ld_1", "user:u1", "email:a@x.io", "anon:a1"]
+    assert lead_keys({"lead_id": "ld_2", "email": None}) == ["lead:ld_2"]
+
+
+def test_utm_values_come_from_the_context_or_the_properties() -> None:
+    tracker = {"context": {"campaign": {"source": "google", "medium": "cpc", "name": "spring"}}}
+    assert utm(tracker) == ("google", "cpc", "spring")
+    server = {"properties": {"utm_source": "news", "utm_campaign": "may"}}
+    assert utm(server) == ("news", None, "may")
+    assert utm({"context": {"campaign": {"name": "no-source"}}}) == (None, None, None)
+    assert utm({"properties": {"utm_source": ""}}) == (None, None, None)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kathmandu", "Australia/Eucla", "America/St_Johns"])
+def test_a_bucket_never_spans_two_local_days(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    for minutes in range(0, 60 * 24 * 3, 7):
+        at = AT + timedelta(minutes=minutes)
+        bucket = bucket_of(at)
+        assert bucket <= at < bucket + timedelta(minutes=15)
+        assert bucket.astimezone(tz).date() == at.astimezone(tz).date()
+
+
+def test_linear_credit_is_shared_and_sums_to_the_conversions() -> None:
+    touches = [
+        Touch(AT, "1", "google", "spring"),
+        Touch(AT + timedelta(days=1), "2", "news", None),
+        Touch(AT + timedelta(days=2), "3", "google", "spring"),
+    ]
+    rows = credit(
+        [
+            Conversion("mql", {"source": "google", "campaign": "spring"}, touches),
+            Conversion("mql", {"source": "(unknown)", "campaign": "(unknown)"}, []),
+        ]
+    )
+    got = {(r["model"], r["dimension"], r["value"]): r["credit"] for r in rows}
+    assert got[("linear", "source", "google")] == round(2 / 3, 4)
+    assert got[("linear", "source", "news")] == round(1 / 3, 4)
+    assert got[("linear", "campaign", "(none)")] == round(1 + 1 / 3, 4)
+    assert got[("last_touch", "source", "google")] == 1
+    assert got[("first_touch", "source", "(unknown)")] == 1
+    for model in ("first_touch", "last_touch", "linear"):
+        assert sum(r["credit"] for r in rows if r["model"] == model) == pytest.approx(4)
+
+
+def test_a_campaign_cost_is_spread_over_its_days() -> None:
+    cost = CampaignCost(
+        campaign="spring", start=date(2026, 3, 1), end=date(2026, 3, 10), amount=100
+    )
+    assert cost_in(date(2026, 3, 9), date(2026, 3, 31), [cost]) == {"spring": 20.0}
+    assert cost_in(date(2026, 4, 1), date(2026, 4, 2), [cost]) == {}
+    with pytest.raises(ValidationError, match="end must not be before start"):
+        CampaignCost(campaign="x", start=date(2026, 3, 2), end=date(2026, 3, 1), amount=1)
+    with pytest.raises(ValidationError, match="amount"):
+        CampaignCost(campaign="x", start=date(2026, 3, 1), end=date(2026, 3, 1), amount=-1)
+
+
+def test_cohort_ages_count_whole_weeks_and_calendar_months() -> None:
+    assert age_of(date(2026, 3, 2), datetime(2026, 3, 8, 23, 59), "week") == 0
+    assert age_of(date(2026, 3, 2), datetime(2026, 3, 9), "week") == 1
+    assert age_of(date(2026, 1, 1), datetime(2026, 3, 31), "month") == 2
+
+
+def test_the_forecast_counts_the_chance_still_left_to_each_open_lead() -> None:
+    times = [1, 2, 3, 10]  # observed conversion times (days); half the leads convert
+    # A lead open for 0 days: 0.5 * F(7) = 0.375.
+    assert expected(0.5, times, {0: 1}, 7) == pytest.approx(0.375)
+    # Open for 5 days: (0.5 * (F(12) - F(5))) / (1 - 0.5 * F(5)) = 0.125 / 0.625.
+    assert expected(0.5, times, {5: 2}, 7) == pytest.approx(2 * 0.2)
+    assert expected(0.0, times, {0: 10}, 7) == 0
+    assert expected(0.5, [], {0: 10}, 7) == 0
+
+
+def test_the_funnel_shape_splits_converted_in_progress_and_lost() -> None:
+    windows = {"subscriber": 30, "lead": 30, "mql": 14, "sql": 30, "opportunity": 60}
+    result = shape([10, 8, 4, 2, 1, 1], [8, 4, 2, 1, 1], [1, 2, 1, 0, 0], windows)
+    lead = result["stages"][1]
+    assert (lead["converted"], lead["in_progress"], lead["lost"]) == (4, 2, 2)
+    assert result["stages"][-1]["in_progress"] is None
+    assert result["largest_drop_off"] == {"from": "lead", "to": "mql", "lost_share": 0.5}

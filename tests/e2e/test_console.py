@@ -286,6 +286,8 @@ async def test_a_marketer_works_through_the_console(
         ("/leads?stage=sql", "02-leads"),
         (f"/leads/{lead_id}", "04-lead-accepted"),
         ("/templates", "05-templates"),
+        ("/templates/new", "05-template-preview"),
+        ("/sequences/new", "06-sequence-new"),
         (f"/sequences/{sequence_id}", "07-sequence"),
         ("/sequences", "08-sequences"),
         (f"/funnel?start={days['start']}&end={days['end']}", "09-funnel"),
@@ -298,12 +300,17 @@ async def test_a_marketer_works_through_the_console(
         width = await small.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} is {width}px wide on a phone"
 
+    stranger = Console(await browser.new_context(viewport=PHONE), console_url, shots, "phone")
+    signin = await stranger.page()
+    await signin.goto(console_url + "/leads")
+    await expect(signin.get_by_label("API key")).to_be_visible()
+    await stranger.shot(signin, "01-sign-in")
+
     # Signing out ends the session: pages ask for the key again.
     await page.get_by_role("button", name="Sign out").click()
     await expect(page).to_have_url(re.compile(r"/login$"))
     await page.goto(console_url + "/leads")
     assert "/login?next=" in page.url
-    await phone.context.close()
-    await laptop.context.close()
-    assert laptop.errors == []
-    assert phone.errors == []
+    for context in (stranger, phone, laptop):
+        await context.context.close()
+        assert context.errors == [], context.width

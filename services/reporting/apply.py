@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.reporting import email_model, lead_model, touch_model
+from services.reporting import email_model, erasure, lead_model, touch_model
+from services.reporting.pseudonyms import Pseudonymize
 from shared.db import UnitOfWork
 from shared.events import Envelope
 
@@ -12,17 +13,23 @@ from shared.events import Envelope
 EMAIL_EVENTS = ("email.sent", "email.bounced", "email.unsubscribed")
 
 
-async def apply_events(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+async def apply_events(
+    uow: UnitOfWork, envelopes: Sequence[Envelope], *, pseudonymize: Pseudonymize
+) -> None:
     """Lead events first (their keys and merges), then touchpoints, then email events; each
-    model is order-independent, so this order only saves work."""
-    lead, touch, email = [], [], []
+    model is order-independent, so this order only saves work. Erasures come last: they
+    re-file what the same poll brought of the person."""
+    lead, touch, email, erased = [], [], [], []
     for e in envelopes:
-        if e.type.startswith("lead."):
+        if e.type == "lead.erased":
+            erased.append(e)
+        elif e.type.startswith("lead."):
             lead.append(e)
         elif e.type in EMAIL_EVENTS or e.type.startswith("enrollment."):
             email.append(e)
         elif e.type != "workspace.changed":
             touch.append(e)
-    await lead_model.apply_lead_events(uow, lead)
-    await touch_model.apply_touchpoints(uow, touch)
+    await lead_model.apply_lead_events(uow, lead, pseudonymize=pseudonymize)
+    await touch_model.apply_touchpoints(uow, touch, pseudonymize=pseudonymize)
     await email_model.apply_email_events(uow, email)
+    await erasure.forget(uow.session, await uow.claim_batch(erased))

@@ -19,6 +19,7 @@ from sqlalchemy.types import String
 
 from services.reporting import keys as identity
 from services.reporting.models import email_sends, enrollments, lead_keys, leads, stage_entries
+from services.reporting.pseudonyms import Pseudonymize
 from shared.db import UnitOfWork
 from shared.events import Envelope
 
@@ -27,7 +28,9 @@ LOST = ("disqualified", "recycled")
 FACTS = ("lead.lifecycle_changed", "lead.scored", "lead.stalled")
 
 
-async def apply_lead_events(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+async def apply_lead_events(
+    uow: UnitOfWork, envelopes: Sequence[Envelope], *, pseudonymize: Pseudonymize
+) -> None:
     todo = await uow.claim_batch(envelopes)
     if not todo:
         return
@@ -59,7 +62,7 @@ async def apply_lead_events(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> N
     for e in todo:
         if e.type in FACTS and e.payload.get("lead_id"):
             for key in identity.lead_keys(e.payload):
-                linked[(e.workspace_id, key)] = lead_of(e)
+                linked[(e.workspace_id, pseudonymize(e.workspace_id, key))] = lead_of(e)
     await _ensure_leads(session, {(ws, lead) for (ws, _), lead in linked.items()})
     await link_keys(session, linked)
     for e in todo:

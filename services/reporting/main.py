@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.reporting import api, models
 from services.reporting.apply import apply_events
+from services.reporting.pseudonyms import pseudonymizer
 from services.reporting.settings import ReportingSettings
 from shared.events import Envelope
 from shared.runtime import ServiceRuntime
@@ -23,9 +24,11 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def reporting(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
+        pseudonymize = pseudonymizer(settings.secret_key.get_secret_value())
+
         async def on_events(envelopes: Sequence[Envelope]) -> None:
             async with runtime.uow() as uow:
-                await apply_events(uow, envelopes)
+                await apply_events(uow, envelopes, pseudonymize=pseudonymize)
 
         topics = runtime.topics
         runtime.consume(

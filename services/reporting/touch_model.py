@@ -17,6 +17,7 @@ from services.reporting import email_model
 from services.reporting import keys as identity
 from services.reporting.lead_model import fold_first_touches
 from services.reporting.models import key_touches, touch_volume, touches
+from services.reporting.pseudonyms import Pseudonymize
 from shared.db import UnitOfWork
 from shared.events import Envelope
 
@@ -29,10 +30,11 @@ def bucket_of(at: datetime) -> datetime:
     return datetime.fromtimestamp(seconds - seconds % BUCKET_SECONDS, UTC)
 
 
-def touch_row(e: Envelope) -> dict[str, Any] | None:
+def touch_row(e: Envelope, pseudonymize: Pseudonymize) -> dict[str, Any] | None:
     key = identity.touch_key(e.type, e.payload)
     if key is None:
         return None
+    key = pseudonymize(e.workspace_id, key)
     source, medium, campaign = identity.utm(e.payload)
     return {
         "id": e.id,
@@ -46,9 +48,11 @@ def touch_row(e: Envelope) -> dict[str, Any] | None:
     }
 
 
-async def apply_touchpoints(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
+async def apply_touchpoints(
+    uow: UnitOfWork, envelopes: Sequence[Envelope], *, pseudonymize: Pseudonymize
+) -> None:
     todo = await uow.claim_batch(envelopes)
-    rows = [r for r in map(touch_row, todo) if r is not None]
+    rows = [r for r in (touch_row(e, pseudonymize) for e in todo) if r is not None]
     if not rows:
         return
     session = uow.session

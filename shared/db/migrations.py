@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -110,3 +111,20 @@ def create_messaging_tables(schema: str) -> None:
         schema=schema,
     )
     op.create_index("ix_outbox_created_at", "outbox", ["created_at"], schema=schema)
+
+
+def create_audit_table(schema: str) -> None:
+    """The audit log (shared/db/audit.py) as first created (frozen here, like any migration)."""
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+        sa.Column("workspace_id", sa.String, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("action", sa.String, nullable=False),
+        sa.Column("actor", sa.String, nullable=False),
+        sa.Column("detail", JSONB, nullable=False, server_default="{}"),
+        schema=schema,
+    )
+    op.create_index(
+        f"ix_{schema}_audit_log_workspace", "audit_log", ["workspace_id", "id"], schema=schema
+    )

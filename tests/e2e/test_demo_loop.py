@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from playwright.async_api import Browser, BrowserContext
 
-from tests.integration.ingest_server import IngestServer, free_port, service_server
+from tests.integration.ingest_server import IngestServer, four_services, free_port
 from tests.integration.smtp_support import Recorder
 from tests.integration.support import ROOT, terminate, wait_for
 
@@ -40,22 +40,9 @@ async def test_the_demo_loop_from_a_browser_visit_to_the_funnel(
     browser: Browser, smtp: tuple[Recorder, int], artifacts: Path, tmp_path: Path
 ) -> None:
     recorder, smtp_port = smtp
-    site_port, nurture_port = free_port(), free_port()
+    site_port = free_port()
     site = f"http://127.0.0.1:{site_port}"
-    async with (
-        service_server("ingest") as ingest,
-        service_server("scoring", prefix=ingest.topics.prefix) as scoring,
-        service_server("reporting", prefix=ingest.topics.prefix) as reporting,
-        service_server(
-            "nurture",
-            prefix=ingest.topics.prefix,
-            port=nurture_port,
-            NURTURE_SMTP_PORT=str(smtp_port),
-            NURTURE_PUBLIC_URL=f"http://127.0.0.1:{nurture_port}",
-            NURTURE_TRACKING_URL=ingest.url,
-            NURTURE_SCHEDULER_EVERY_SECONDS="0.2",
-        ) as nurture,
-    ):
+    async with four_services(smtp_port) as (ingest, scoring, reporting, nurture):
         # What `make run` does: the demo workspace with its sequence, then the demo site.
         cli = dataclasses.replace(
             ingest,

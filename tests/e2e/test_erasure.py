@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.e2e.test_ingest_to_scoring import keen_buyer_batch
 from tests.e2e.test_mql_to_inbox import WELCOME, sequence
-from tests.integration.ingest_server import SECRET, free_port, service_server
+from tests.integration.ingest_server import SECRET, four_services
 from tests.integration.smtp_support import Recorder
 from tests.integration.support import read_events, wait_for
 
@@ -76,21 +76,7 @@ async def test_an_erased_person_is_gone_everywhere_and_stays_gone(
         "user": f"user-alan-{tag}",
         "email": f"alan-{tag}@bletchley.example",
     }
-    nurture_port = free_port()
-    async with (
-        service_server("ingest") as ingest,
-        service_server("scoring", prefix=ingest.topics.prefix) as scoring,
-        service_server("reporting", prefix=ingest.topics.prefix) as reporting,
-        service_server(
-            "nurture",
-            prefix=ingest.topics.prefix,
-            port=nurture_port,
-            NURTURE_SMTP_PORT=str(smtp_port),
-            NURTURE_PUBLIC_URL=f"http://127.0.0.1:{nurture_port}",
-            NURTURE_TRACKING_URL=ingest.url,
-            NURTURE_SCHEDULER_EVERY_SECONDS="0.2",
-        ) as nurture,
-    ):
+    async with four_services(smtp_port) as (ingest, scoring, reporting, nurture):
         ws = ingest.create_workspace()
         auth = {"Authorization": f"Bearer {ws['api_key']}"}
         async with (

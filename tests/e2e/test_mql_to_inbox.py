@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.test_ingest_to_scoring import keen_buyer_batch
-from tests.integration.ingest_server import free_port, service_server
+from tests.integration.ingest_server import four_services
 from tests.integration.smtp_support import Recorder
 from tests.integration.support import wait_for
 
@@ -46,21 +46,7 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
     smtp: tuple[Recorder, int],
 ) -> None:
     recorder, smtp_port = smtp
-    nurture_port = free_port()
-    async with (
-        service_server("ingest") as ingest,
-        service_server("scoring", prefix=ingest.topics.prefix) as scoring,
-        service_server("reporting", prefix=ingest.topics.prefix) as reporting,
-        service_server(
-            "nurture",
-            prefix=ingest.topics.prefix,
-            port=nurture_port,
-            NURTURE_SMTP_PORT=str(smtp_port),
-            NURTURE_PUBLIC_URL=f"http://127.0.0.1:{nurture_port}",
-            NURTURE_TRACKING_URL=ingest.url,
-            NURTURE_SCHEDULER_EVERY_SECONDS="0.2",
-        ) as nurture,
-    ):
+    async with four_services(smtp_port) as (ingest, scoring, reporting, nurture):
         ws = ingest.create_workspace()
         auth = {"Authorization": f"Bearer {ws['api_key']}"}
         track = httpx.AsyncClient(base_url=ingest.url, auth=(ws["write_key"], ""))
@@ -102,7 +88,7 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
             assert mail["Subject"] == "Welcome, Grace"
             assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
             unsubscribe = mail["List-Unsubscribe"].split(",")[0].strip().strip("<>")
-            assert unsubscribe.startswith(f"http://127.0.0.1:{nurture_port}/u/")
+            assert unsubscribe.startswith(f"{nurture.url}/u/")
             html = mail.get_body(("html",)).get_content()
             [tracked] = re.findall(rf'href="({re.escape(ingest.url)}/t/c/[^"]+)"', html)
 
@@ -171,7 +157,8 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
                     )
                 ).text
                 assert csv_text.splitlines()[0] == (
-                    "stage,reached,conversion_from_previous,conversion_from_top"
+                    "stage,reached,conversion_from_previous,conversion_from_top,"
+                    "converted,in_progress,lost,window_days"
                 )
                 assert csv_text.splitlines()[3].startswith("mql,1,1.0,1.0")
                 speed = (await bi.get("/v1/velocity", params=days)).json()["measures"]

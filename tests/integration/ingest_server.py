@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -135,3 +135,32 @@ def _spawn(service: str, port: int, env: dict[str, str]) -> tuple[subprocess.Pop
 
 def _remove(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+class Stack(NamedTuple):
+    ingest: IngestServer
+    scoring: IngestServer
+    reporting: IngestServer
+    nurture: IngestServer
+
+
+@contextlib.asynccontextmanager
+async def four_services(smtp_port: int) -> AsyncIterator[Stack]:
+    """Ingest, scoring, reporting and nurture on shared topics, nurture sending to the SMTP
+    server on `smtp_port` and linking back to this ingest (its scheduler quick, for tests)."""
+    nurture_port = free_port()
+    async with (
+        service_server("ingest") as ingest,
+        service_server("scoring", prefix=ingest.topics.prefix) as scoring,
+        service_server("reporting", prefix=ingest.topics.prefix) as reporting,
+        service_server(
+            "nurture",
+            prefix=ingest.topics.prefix,
+            port=nurture_port,
+            NURTURE_SMTP_PORT=str(smtp_port),
+            NURTURE_PUBLIC_URL=f"http://127.0.0.1:{nurture_port}",
+            NURTURE_TRACKING_URL=ingest.url,
+            NURTURE_SCHEDULER_EVERY_SECONDS="0.2",
+        ) as nurture,
+    ):
+        yield Stack(ingest, scoring, reporting, nurture)

@@ -13,9 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.registry import SERVICES
 from services.reporting import models
 from services.reporting.apply import apply_events
+from services.reporting.pseudonyms import pseudonymizer
 from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Envelope
+
+PSEUDONYMIZE = pseudonymizer("test-secret")
 
 AT = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -52,7 +55,7 @@ async def test_the_bi_role_reads_the_views_and_nothing_else(
     )
     sessions = create_session_factory(engine)
     async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-        await apply_events(uow, [page, moved])
+        await apply_events(uow, [page, moved], pseudonymize=PSEUDONYMIZE)
 
     async with engine.connect() as conn:
         await conn.execute(text("SET ROLE leadflow_bi"))

@@ -11,10 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
 from services.reporting import funnel, lead_model, models, velocity
+from services.reporting.pseudonyms import pseudonymizer
 from services.reporting.settings import DEFAULT_WINDOWS
 from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Envelope
+
+PSEUDONYMIZE = pseudonymizer("test-secret")
 
 DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -56,7 +59,9 @@ async def test_the_funnel_matches_a_brute_force_count_and_replays_change_nothing
     for _ in range(2):  # the second pass is a replay: nothing may change
         for start in range(0, len(events), 50):
             async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-                await lead_model.apply_lead_events(uow, events[start : start + 50])
+                await lead_model.apply_lead_events(
+                    uow, events[start : start + 50], pseudonymize=PSEUDONYMIZE
+                )
 
     period = funnel.Period.of_days(date(2026, 3, 10), date(2026, 3, 31), "Europe/Paris")
     async with sessions() as session:
@@ -103,7 +108,7 @@ async def test_velocity_matches_the_stage_entries(sessions) -> None:  # type: ig
             moved(ws, lead, "mql", start + timedelta(days=d)),
         ]
     async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-        await lead_model.apply_lead_events(uow, events)
+        await lead_model.apply_lead_events(uow, events, pseudonymize=PSEUDONYMIZE)
     period = funnel.Period.of_days(date(2026, 3, 1), date(2026, 4, 30), "UTC")
     async with sessions() as session:
         rows = {r["measure"]: r for r in await velocity.velocity(session, ws, period)}

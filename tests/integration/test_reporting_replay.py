@@ -25,11 +25,14 @@ from services.reporting import (
 )
 from services.reporting.apply import apply_events
 from services.reporting.period import Period
+from services.reporting.pseudonyms import pseudonymizer
 from services.reporting.settings import DEFAULT_WINDOWS
 from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Envelope
 from tests.integration.reporting_stream import generate
+
+PSEUDONYMIZE = pseudonymizer("test-secret")
 
 AS_OF = datetime(2026, 5, 20, tzinfo=UTC)
 
@@ -56,7 +59,7 @@ async def _reports(session: AsyncSession, ws: str) -> dict[str, Any]:
 async def _apply(sessions: Any, events: list[Envelope], batch: int) -> None:
     for start in range(0, len(events), batch):
         async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-            await apply_events(uow, events[start : start + batch])
+            await apply_events(uow, events[start : start + batch], pseudonymize=PSEUDONYMIZE)
 
 
 async def test_a_replay_after_the_inbox_forgot_changes_nothing(

@@ -2,9 +2,8 @@
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
-from shared.db.migrations import current_schema
+from shared.db.migrations import create_audit_table, current_schema
 
 revision = "ingest_0003"
 down_revision = "ingest_0002"
@@ -24,19 +23,7 @@ def upgrade() -> None:
         ),
         schema=schema,
     )
-    op.create_table(
-        "audit_log",
-        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
-        sa.Column("workspace_id", sa.String, nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("action", sa.String, nullable=False),
-        sa.Column("actor", sa.String, nullable=False),
-        sa.Column("detail", JSONB, nullable=False, server_default="{}"),
-        schema=schema,
-    )
-    op.create_index(
-        f"ix_{schema}_audit_log_workspace", "audit_log", ["workspace_id", "id"], schema=schema
-    )
+    create_audit_table(schema)
 
 
 def downgrade() -> None:

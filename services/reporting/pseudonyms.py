@@ -1,0 +1,23 @@
+"""Reporting files touches under identity keys ("user:…", "email:…", "anon:…"), but stores
+them only as keyed hashes of the identifier (shared/privacy.py): its tables, and the BI views
+over them, never hold an email, a userId or an anonymous id. Lead ids stay as they are
+(nothing but scoring links them to a person)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared.privacy import identity_hash
+
+Pseudonymize = Callable[[str, str], str]
+"""(workspace_id, key) -> the key as stored."""
+
+
+def pseudonymizer(secret: str) -> Pseudonymize:
+    def stored(workspace_id: str, key: str) -> str:
+        kind, _, value = key.partition(":")
+        if kind == "lead":
+            return key
+        return f"{kind}:{identity_hash(secret, workspace_id, kind, value)[:32]}"
+
+    return stored

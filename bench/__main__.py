@@ -7,8 +7,12 @@ import asyncio
 import json
 import os
 import platform
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench import foundation, ingest, nurture, reporting, scoring, summary, system
 from bench.harness import Figure, table
@@ -26,32 +30,39 @@ async def main(
     await ensure_topics(bootstrap, topics, partitions=6, replication_factor=1)
     figures: list[Figure] = []
     details: dict[str, object] = {}
+
+    async def foundation_part() -> tuple[list[Figure], dict[str, Any]]:
+        return [
+            await foundation.codec(n, repeats),
+            await foundation.publishing(bootstrap, topics, n, repeats),
+            await foundation.consuming(bootstrap, engine, n // 10, repeats, batch=False),
+            await foundation.consuming(bootstrap, engine, n, repeats, batch=True),
+            await foundation.relaying(bootstrap, engine, topics, n, repeats),
+        ], {}
+
+    parts: dict[str, Callable[[], Awaitable[tuple[list[Figure], Any]]]] = {
+        "foundation": foundation_part,
+        "ingest": lambda: ingest.run(bootstrap, repeats, seconds),
+        "scoring": lambda: scoring.run(bootstrap, repeats, seconds),
+        "nurture": lambda: nurture.run(repeats),
+        "reporting": lambda: reporting.run(bootstrap, repeats, reporting_scale),
+        "system": lambda: system.run(bootstrap, repeats),
+    }
     try:
-        if only in (None, "foundation"):
-            figures += [
-                await foundation.codec(n, repeats),
-                await foundation.publishing(bootstrap, topics, n, repeats),
-                await foundation.consuming(bootstrap, engine, n // 10, repeats, batch=False),
-                await foundation.consuming(bootstrap, engine, n, repeats, batch=True),
-                await foundation.relaying(bootstrap, engine, topics, n, repeats),
-            ]
-        if only in (None, "ingest"):
-            ingest_figures, details["ingest"] = await ingest.run(bootstrap, repeats, seconds)
-            figures += ingest_figures
-        if only in (None, "scoring"):
-            scoring_figures, details["scoring"] = await scoring.run(bootstrap, repeats, seconds)
-            figures += scoring_figures
-        if only in (None, "nurture"):
-            nurture_figures, details["nurture"] = await nurture.run(repeats)
-            figures += nurture_figures
-        if only in (None, "reporting"):
-            reporting_figures, details["reporting"] = await reporting.run(
-                bootstrap, repeats, reporting_scale
-            )
-            figures += reporting_figures
-        if only in (None, "system"):
-            system_figures, details["system"] = await system.run(bootstrap, repeats)
-            figures += system_figures
+        for name, part in parts.items():
+            if only not in (None, name):
+                continue
+            # One part failing (a loaded machine, a time-out) does not lose the others'
+            # figures: it is reported, and `make bench` fails at the end.
+            try:
+                part_figures, part_details = await part()
+            except Exception as exc:
+                traceback.print_exc()
+                details[name] = {"error": repr(exc)}
+                continue
+            figures += part_figures
+            if part_details:
+                details[name] = part_details
         return figures, details
     finally:
         await engine.dispose()
@@ -94,3 +105,7 @@ if __name__ == "__main__":
         )
     )
     print(f"\nwritten to {out}")
+    failed = [k for k, v in details.items() if isinstance(v, dict) and "error" in v]
+    if failed:
+        print(f"FAILED parts (see above): {', '.join(failed)}", file=sys.stderr)
+        sys.exit(1)

@@ -173,7 +173,14 @@ async def latency(bootstrap: str, rate: int, seconds: int) -> tuple[Figure, dict
             capture_output=True,
         )
         key = json.loads(out.stdout)["write_key"]
-        async with httpx.AsyncClient(base_url="http://127.0.0.1:18103", auth=(key, "")) as client:
+        # A loaded machine may hold many requests in flight: room for all, no pool time-out.
+        limits = httpx.Limits(max_connections=500, max_keepalive_connections=100)
+        async with httpx.AsyncClient(
+            base_url="http://127.0.0.1:18103",
+            auth=(key, ""),
+            limits=limits,
+            timeout=httpx.Timeout(60, pool=None),
+        ) as client:
             while (await client.post("/v1/batch", json={"batch": []})).status_code != 200:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
             per_batch, sent = 20, 0

@@ -1,17 +1,66 @@
-"""The reports the funnel page shows. Each is one entry: where reporting serves it, how its
-rows come out of the JSON, its chart and its table's columns. Adding a report (cohorts,
-forecast, breakdowns) is adding an entry here; the page, the date picker and the CSV
-download pick it up."""
+"""The reports the funnel page shows. Each is one entry: where reporting serves it, the
+pickers it takes besides the date range, how its rows come out of the JSON, its chart and
+its table's columns. Adding a report is adding an entry here; the page, its pickers and the
+CSV download pick it up."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from markupsafe import Markup
 
 from services.console import charts
+
+Columns = tuple[tuple[str, str], ...]  # (field, heading) for the table under the chart
+
+
+@dataclass(frozen=True)
+class Option:
+    """A picker beside the date range. `to_reporting=False` options only change what the
+    console draws (the CSV, reporting's, is the same); `only_with` sends the option to
+    reporting only while another option has a given value."""
+
+    name: str
+    label: str
+    choices: tuple[tuple[str, str], ...]  # (value, label)
+    default: str
+    to_reporting: bool = True
+    only_with: tuple[str, str] | None = None
+
+    def pick(self, given: str | None) -> str:
+        """The value asked for (absent or blank: the default); anything else is a ValueError
+        naming the picker and what it takes."""
+        value = (given or "").strip() or self.default
+        allowed = [v for v, _ in self.choices]
+        if value not in allowed:
+            shown = ", ".join(v or "(none)" for v in allowed)
+            raise ValueError(f"{self.name}: {value!r} is not one of {shown}")
+        return value
+
+
+BREAKDOWN = Option(
+    "breakdown",
+    "Funnel breakdown",
+    (
+        ("", "None"),
+        ("source", "Source"),
+        ("medium", "Medium"),
+        ("campaign", "Campaign"),
+        ("sequence", "Sequence"),
+        ("cohort", "Cohort"),
+    ),
+    "",
+)
+COHORT = Option("cohort", "Cohorts by", (("month", "Month"), ("week", "Week")), "month")
+COHORT_STAGE = Option(
+    "stage",
+    "Cohort stage",
+    tuple((s, s.upper() if len(s) == 3 else s.capitalize()) for s in charts.COHORT_STAGES),
+    "mql",
+    to_reporting=False,
+)
 
 
 @dataclass(frozen=True)
@@ -20,9 +69,33 @@ class Report:
     title: str
     path: str  # on the reporting service; takes start, end, tz (and format=csv)
     rows: Callable[[dict[str, Any]], list[dict[str, Any]]]
-    chart: Callable[[dict[str, Any]], Markup]
-    columns: tuple[tuple[str, str], ...]  # (field, heading) for the table under the chart
+    # (data, picked options, an id unique on the page) -> the chart
+    chart: Callable[[dict[str, Any], Mapping[str, str], str], Markup]
+    columns: Callable[[Mapping[str, str]], Columns]
     note: Callable[[dict[str, Any]], str] = lambda _: ""
+    explain: Callable[[dict[str, Any]], str] = lambda _: ""  # how the figures are worked out
+    options: tuple[Option, ...] = ()
+    # A report broken down into groups: (group name, that group's data shaped as unbroken).
+    groups: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None = None
+
+    def picked(self, query: Mapping[str, str]) -> dict[str, str]:
+        """This report's options as asked for in a query string (ValueError if one is bad)."""
+        return {o.name: o.pick(query.get(o.name)) for o in self.options}
+
+    def query(self, picked: Mapping[str, str]) -> dict[str, str]:
+        """The options reporting takes, as picked: what the CSV link and the call carry."""
+        out = {}
+        for o in self.options:
+            if not o.to_reporting or not picked.get(o.name):
+                continue
+            if o.only_with and picked.get(o.only_with[0]) != o.only_with[1]:
+                continue
+            out[o.name] = picked[o.name]
+        return out
+
+
+def _fixed(*columns: tuple[str, str]) -> Callable[[Mapping[str, str]], Columns]:
+    return lambda _: columns
 
 
 def _drop_off_note(data: dict[str, Any]) -> str:
@@ -35,28 +108,60 @@ def _drop_off_note(data: dict[str, Any]) -> str:
     )
 
 
+def funnel_groups(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(str(g["group"]), g) for g in data.get("groups", [])]
+
+
+def cohort_columns(picked: Mapping[str, str]) -> Columns:
+    stage = picked.get("stage", COHORT_STAGE.default)
+    return (
+        ("cohort", "Cohort"),
+        ("age", f"Age ({picked.get('cohort', COHORT.default)}s)"),
+        ("leads", "Leads"),
+        (f"reached_{stage}", f"Reached {stage}"),
+        (f"share_{stage}", f"Share reached {stage}"),
+    )
+
+
+def forecast_note(data: dict[str, Any]) -> str:
+    start, end = str(data.get("horizon_start", ""))[:10], str(data.get("horizon_end", ""))[:10]
+    revenue = next((r for r in data.get("rows", []) if r["measure"] == "revenue"), None)
+    money = (
+        "no revenue expected (no sale in the period to price it)"
+        if not revenue or revenue.get("expected") is None
+        else f"expected revenue {float(revenue['expected']):,.2f}"
+    )
+    return f"Next period, {start} to {end}: {money}."
+
+
 REPORTS: tuple[Report, ...] = (
     Report(
         key="funnel",
         title="Funnel",
         path="/v1/funnel",
         rows=lambda data: list(data["stages"]),
-        chart=lambda data: charts.funnel(data["stages"], data.get("largest_drop_off")),
-        columns=(
+        chart=lambda data, _, key: charts.funnel(data["stages"], data.get("largest_drop_off"), key),
+        columns=_fixed(
             ("stage", "Stage"),
             ("reached", "Leads reached"),
             ("conversion_from_previous", "From previous"),
             ("conversion_from_top", "From top"),
+            ("converted", "Converted"),
+            ("in_progress", "In progress"),
+            ("lost", "Lost"),
         ),
         note=_drop_off_note,
+        # The cohort unit matters to the funnel only when it is broken down by cohort.
+        options=(BREAKDOWN, replace(COHORT, only_with=("breakdown", "cohort"))),
+        groups=funnel_groups,
     ),
     Report(
         key="velocity",
         title="Velocity",
         path="/v1/velocity",
         rows=lambda data: list(data["measures"]),
-        chart=lambda data: charts.velocity(data["measures"]),
-        columns=(
+        chart=lambda data, _, key: charts.velocity(data["measures"], key),
+        columns=_fixed(
             ("measure", "Measure"),
             ("leads", "Leads"),
             ("median_days", "Median (days)"),
@@ -64,5 +169,51 @@ REPORTS: tuple[Report, ...] = (
             ("p90_days", "90th pct (days)"),
         ),
     ),
+    Report(
+        key="cohorts",
+        title="Cohorts",
+        path="/v1/cohorts",
+        rows=lambda data: list(data["rows"]),
+        chart=lambda data, picked, key: charts.cohorts(
+            data["rows"], picked["stage"], picked["cohort"], key
+        ),
+        columns=cohort_columns,
+        note=lambda data: (
+            "Leads grouped by the "
+            + str(data.get("cohort", "month"))
+            + " of their first touch; each cell is the share of the cohort that had reached"
+            " the stage by that age."
+            if data.get("rows")
+            else "No lead was first touched in this period."
+        ),
+        options=(COHORT, COHORT_STAGE),
+    ),
+    Report(
+        key="forecast",
+        title="Forecast",
+        path="/v1/forecast",
+        rows=lambda data: list(data["rows"]),
+        chart=lambda data, _, key: charts.forecast(data["rows"], key),
+        columns=_fixed(
+            ("measure", "Expected"),
+            ("from_stage", "From stage"),
+            ("pipeline", "Open leads now"),
+            ("observed_leads", "Reached from stage in period"),
+            ("observed_conversion", "Converted"),
+            ("median_days", "Median days"),
+            ("expected", "Expected next period"),
+        ),
+        note=forecast_note,
+        explain=lambda data: str(data.get("method", "")),
+    ),
 )
 BY_KEY = {r.key: r for r in REPORTS}
+
+
+def page_options() -> list[Option]:
+    """Every picker the page shows, once each, in the order reports declare them."""
+    seen: dict[str, Option] = {}
+    for report in REPORTS:
+        for option in report.options:
+            seen.setdefault(option.name, option)
+    return list(seen.values())

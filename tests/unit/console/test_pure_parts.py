@@ -25,6 +25,9 @@ FUNNEL = {
             "reached": 100,
             "conversion_from_previous": None,
             "conversion_from_top": 1.0,
+            "converted": 80,
+            "in_progress": 0,
+            "lost": 20,
         },
         {
             "stage": "lead",
@@ -84,9 +87,9 @@ def test_chart_labels_are_escaped() -> None:
 
 
 def test_every_report_reads_its_rows_and_columns() -> None:
-    assert [r.key for r in REPORTS] == ["funnel", "velocity"]
+    assert [r.key for r in REPORTS] == ["funnel", "velocity", "cohorts", "forecast"]
     rows = BY_KEY["funnel"].rows(FUNNEL)
-    assert {k for k, _ in BY_KEY["funnel"].columns} <= set(rows[0])
+    assert {k for k, _ in BY_KEY["funnel"].columns({})} <= set(rows[0])
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ def funnel(
     """Bars for leads reaching each stage, with the conversion from the previous stage; the
     largest drop-off is marked."""
     top = max((int(r["reached"]) for r in rows), default=0) or 1
-    span = WIDTH - LABEL - 150
+    span = WIDTH - LABEL - 170  # room for "1234 · 100% of previous"
     body: list[str] = []
     worst_to = drop_off.get("to") if drop_off else None
     for i, row in enumerate(rows):

@@ -51,7 +51,7 @@ def test_funnel_chart_draws_one_bar_per_stage_and_marks_the_drop_off() -> None:
     svg = str(charts.funnel(FUNNEL["stages"], FUNNEL["largest_drop_off"]))
     assert svg.count("<rect") == 4
     assert svg.count("bar-worst") == 1
-    assert 'width="370.0"' in svg  # the top stage spans the whole bar area
+    assert 'width="350.0"' in svg  # the top stage spans the whole bar area
     assert "20 · 25% of previous" in svg
     assert "Largest drop-off: lead to mql, 75% lost" in svg
     assert BY_KEY["funnel"].note(FUNNEL) == "Largest drop-off: lead → mql, 75% of leads lost."

@@ -243,3 +243,108 @@ def forecast(rows: Sequence[Mapping[str, Any]], key: str = "forecast") -> Markup
         "; ".join(desc),
         body,
     )
+
+
+def grouped_bars(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    label: str,
+    series: Sequence[tuple[str, str]],
+    title: str,
+    key: str,
+    money: bool = False,
+) -> Markup:
+    """One group of thin bars per row (one bar per series, `(field, name)`, all on one scale),
+    with a legend; values are shares (0-1) or, with `money`, amounts."""
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return "-"
+        return f"{float(value):,.2f}" if money else _pct(float(value))
+
+    if not rows:
+        return _svg(
+            key,
+            BAR,
+            title,
+            "Nothing to show in this period.",
+            [f'<text class="value muted" x="0" y="{BAR * 0.68:.0f}">Nothing to show.</text>'],
+        )
+    top = max((float(r.get(f) or 0) for r in rows for f, _ in series), default=0) or 1
+    name_w, thin = 170, 14
+    span = WIDTH - name_w - 90
+    body = []
+    for j, (_, name) in enumerate(series):  # the legend
+        x = name_w + j * 130
+        body.append(
+            f'<rect class="s{j}" x="{x}" y="4" width="14" height="14"/>'
+            f'<text class="axis" x="{x + 20}" y="16">{escape(name)}</text>'
+        )
+    y = 30
+    desc = []
+    for row in rows:
+        name = str(row.get(label) or "(all)")
+        body.append(
+            f'<text class="label" x="{name_w - 8}" y="{y + thin * len(series) / 2 + 5:.0f}"'
+            f' text-anchor="end">{escape(name[:24])}</text>'
+        )
+        parts = []
+        for j, (field, series_name) in enumerate(series):
+            value = row.get(field)
+            width = max(1.0, span * float(value or 0) / top)
+            body.append(
+                f'<rect class="s{j}" x="{name_w}" y="{y}" width="{width:.1f}" height="{thin - 2}"/>'
+                f'<text class="axis" x="{name_w + width + 4:.1f}" y="{y + thin - 3}">'
+                f"{shown(value)}</text>"
+            )
+            parts.append(f"{series_name} {shown(value)}")
+            y += thin
+        desc.append(f"{name}: {', '.join(parts)}")
+        y += GAP
+    return _svg(key, y, title, "; ".join(desc), body)
+
+
+def daily_columns(
+    days: Sequence[tuple[str, int, int]], *, title: str, names: tuple[str, str], key: str
+) -> Markup:
+    """A column per day (date, first, second): the first measure as a light column, the
+    second as a dark one in front of it, on one scale; dates under every seventh day."""
+    if not days:
+        return _svg(
+            key,
+            BAR,
+            title,
+            "Nothing to show in this period.",
+            [f'<text class="value muted" x="0" y="{BAR * 0.68:.0f}">Nothing to show.</text>'],
+        )
+    top = max(max(a, b) for _, a, b in days) or 1
+    left, plot, base = 40, 200, 230
+    step = (WIDTH - left) / len(days)
+    body = [
+        f'<text class="axis" x="{left - 6}" y="{base - plot + 10}" text-anchor="end">{top}</text>'
+        f'<text class="axis" x="{left - 6}" y="{base}" text-anchor="end">0</text>'
+        f'<line class="tick" x1="{left}" x2="{WIDTH}" y1="{base}" y2="{base}"/>'
+    ]
+    for j, name in enumerate(names):
+        body.append(
+            f'<rect class="{"bar-bg" if j == 0 else "bar"}" x="{left + j * 160}" y="{base + 30}"'
+            f' width="14" height="14"/><text class="axis" x="{left + j * 160 + 20}"'
+            f' y="{base + 42}">{escape(name)}</text>'
+        )
+    for i, (day, a, b) in enumerate(days):
+        x = left + i * step
+        w = max(1.0, step - 2)
+        body.append(
+            f"<g><title>{escape(day)}: {a} {escape(names[0])}, {b} {escape(names[1])}</title>"
+            f'<rect class="bar-bg" x="{x + 1:.1f}" y="{base - plot * a / top:.1f}"'
+            f' width="{w:.1f}" height="{plot * a / top:.1f}"/>'
+            f'<rect class="bar" x="{x + 1 + w / 4:.1f}" y="{base - plot * b / top:.1f}"'
+            f' width="{w / 2:.1f}" height="{plot * b / top:.1f}"/></g>'
+        )
+        if i % 7 == 0:
+            body.append(
+                f'<text class="axis" x="{x + 1:.1f}" y="{base + 16}">{escape(day[5:])}</text>'
+            )
+    desc = f"{len(days)} days, {sum(a for _, a, _ in days)} {names[0]}, "
+    desc += f"{sum(b for _, _, b in days)} {names[1]}; busiest day {top}"
+    return _svg(key, base + 50, title, desc, body)

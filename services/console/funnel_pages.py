@@ -49,7 +49,7 @@ def _block(report: Report, data: dict[str, Any], picked: Mapping[str, str], key:
     return {
         "key": key,
         "chart": report.chart(data, picked, key),
-        "rows": report.rows(data),
+        "rows": report.rows(data, picked),
         "note": report.note(data),
     }
 

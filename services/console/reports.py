@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from typing import Any
 
 from markupsafe import Markup
@@ -68,7 +69,8 @@ class Report:
     key: str
     title: str
     path: str  # on the reporting service; takes start, end, tz (and format=csv)
-    rows: Callable[[dict[str, Any]], list[dict[str, Any]]]
+    # (data, picked options) -> the rows the table shows (a console-only picker may pick some)
+    rows: Callable[[dict[str, Any], Mapping[str, str]], list[dict[str, Any]]]
     # (data, picked options, an id unique on the page) -> the chart
     chart: Callable[[dict[str, Any], Mapping[str, str], str], Markup]
     columns: Callable[[Mapping[str, str]], Columns]
@@ -134,12 +136,69 @@ def forecast_note(data: dict[str, Any]) -> str:
     return f"Next period, {start} to {end}: {money}."
 
 
+ATTRIBUTION_MODEL = Option(
+    "model",
+    "Attribution model",
+    (("first_touch", "First touch"), ("last_touch", "Last touch"), ("linear", "Linear")),
+    "first_touch",
+    to_reporting=False,
+)
+ATTRIBUTION_BY = Option(
+    "credit_by",
+    "Attribution by",
+    (("source", "Source"), ("campaign", "Campaign")),
+    "source",
+    to_reporting=False,
+)
+REVENUE_BY = Option(
+    "revenue_by",
+    "Revenue by",
+    (("source", "Source"), ("campaign", "Campaign"), ("cohort", "Cohort"), ("all", "All")),
+    "source",
+    to_reporting=False,
+)
+ATTRIBUTION_STAGES = ("mql", "sql", "customer")
+
+
+def attribution_rows(data: dict[str, Any], picked: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The credit rows of the picked model and dimension."""
+    model = picked.get("model", ATTRIBUTION_MODEL.default)
+    by = picked.get("credit_by", ATTRIBUTION_BY.default)
+    return [r for r in data["rows"] if r["model"] == model and r["dimension"] == by]
+
+
+def attribution_pivot(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per source (or campaign) with its share of each stage's conversions."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        out.setdefault(r["value"], {"value": r["value"]})[r["stage"]] = r["share"]
+    return sorted(out.values(), key=lambda r: (-(r.get("mql") or 0), r["value"]))
+
+
+def revenue_rows(data: dict[str, Any], picked: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [r for r in data["rows"] if r["dimension"] == picked.get("revenue_by", "source")]
+
+
+def volume_days(data: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(date, touchpoints, new leads) for every day of the period, days without any at 0."""
+    touches: dict[str, int] = {}
+    leads: dict[str, int] = {}
+    for r in data["rows"]:
+        bucket = touches if r["measure"] == "touchpoints" else leads
+        bucket[r["date"]] = bucket.get(r["date"], 0) + int(r["count"])
+    first, last = date.fromisoformat(str(data["start"])), date.fromisoformat(str(data["end"]))
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return [
+        (d.isoformat(), touches.get(d.isoformat(), 0), leads.get(d.isoformat(), 0)) for d in days
+    ]
+
+
 REPORTS: tuple[Report, ...] = (
     Report(
         key="funnel",
         title="Funnel",
         path="/v1/funnel",
-        rows=lambda data: list(data["stages"]),
+        rows=lambda data, _: list(data["stages"]),
         chart=lambda data, _, key: charts.funnel(data["stages"], data.get("largest_drop_off"), key),
         columns=_fixed(
             ("stage", "Stage"),
@@ -159,7 +218,7 @@ REPORTS: tuple[Report, ...] = (
         key="velocity",
         title="Velocity",
         path="/v1/velocity",
-        rows=lambda data: list(data["measures"]),
+        rows=lambda data, _: list(data["measures"]),
         chart=lambda data, _, key: charts.velocity(data["measures"], key),
         columns=_fixed(
             ("measure", "Measure"),
@@ -173,7 +232,7 @@ REPORTS: tuple[Report, ...] = (
         key="cohorts",
         title="Cohorts",
         path="/v1/cohorts",
-        rows=lambda data: list(data["rows"]),
+        rows=lambda data, _: list(data["rows"]),
         chart=lambda data, picked, key: charts.cohorts(
             data["rows"], picked["stage"], picked["cohort"], key
         ),
@@ -192,7 +251,7 @@ REPORTS: tuple[Report, ...] = (
         key="forecast",
         title="Forecast",
         path="/v1/forecast",
-        rows=lambda data: list(data["rows"]),
+        rows=lambda data, _: list(data["rows"]),
         chart=lambda data, _, key: charts.forecast(data["rows"], key),
         columns=_fixed(
             ("measure", "Expected"),
@@ -205,6 +264,97 @@ REPORTS: tuple[Report, ...] = (
         ),
         note=forecast_note,
         explain=lambda data: str(data.get("method", "")),
+    ),
+    Report(
+        key="attribution",
+        title="Attribution",
+        path="/v1/attribution",
+        rows=attribution_rows,
+        chart=lambda data, picked, key: charts.grouped_bars(
+            attribution_pivot(attribution_rows(data, picked)),
+            label="value",
+            series=[(s, f"{s.upper() if len(s) == 3 else s}s") for s in ATTRIBUTION_STAGES],
+            title="Attribution: each one's share of the MQLs, SQLs and customers of the period",
+            key=key,
+        ),
+        columns=_fixed(
+            ("stage", "Stage"),
+            ("value", "Given credit"),
+            ("credit", "Credit (leads)"),
+            ("share", "Share"),
+        ),
+        note=lambda data: (
+            "" if data["rows"] else "No lead reached MQL, SQL or customer in this period."
+        ),
+        options=(ATTRIBUTION_MODEL, ATTRIBUTION_BY),
+    ),
+    Report(
+        key="revenue",
+        title="Revenue and costs",
+        path="/v1/revenue",
+        rows=revenue_rows,
+        chart=lambda data, picked, key: charts.grouped_bars(
+            revenue_rows(data, picked),
+            label="value",
+            series=[("revenue", "Revenue"), ("cost", "Cost")],
+            title="Revenue won and campaign cost in the period",
+            key=key,
+            money=True,
+        ),
+        columns=_fixed(
+            ("value", "Group"),
+            ("leads", "Leads"),
+            ("mqls", "MQLs"),
+            ("customers", "Customers"),
+            ("revenue", "Revenue"),
+            ("average_sale_value", "Average sale"),
+            ("cost", "Cost"),
+            ("cost_per_lead", "Per lead"),
+            ("cost_per_mql", "Per MQL"),
+            ("cost_per_customer", "Per customer"),
+        ),
+        options=(REVENUE_BY, COHORT),
+    ),
+    Report(
+        key="nurture",
+        title="Nurture",
+        path="/v1/nurture",
+        rows=lambda data, _: list(data["rows"]),
+        chart=lambda data, _, key: charts.grouped_bars(
+            [r for r in data["rows"] if not r["step_id"]],
+            label="sequence_id",
+            series=[("open_rate", "Opened"), ("click_rate", "Clicked"), ("goal_rate", "Goal")],
+            title="Nurture: open, click and goal rates per sequence",
+            key=key,
+        ),
+        columns=_fixed(
+            ("sequence_id", "Sequence"),
+            ("step_id", "Step"),
+            ("variant_id", "Variant"),
+            ("enrolled", "Enrolled"),
+            ("sent", "Sent"),
+            ("open_rate", "Open rate"),
+            ("click_rate", "Click rate"),
+            ("unsubscribe_rate", "Unsubscribed"),
+            ("bounce_rate", "Bounced"),
+            ("goal_rate", "Goal rate"),
+        ),
+        note=lambda data: "" if data["rows"] else "No email was sent in this period.",
+    ),
+    Report(
+        key="volume",
+        title="Volume",
+        path="/v1/volume",
+        rows=lambda data, _: list(data["rows"]),
+        chart=lambda data, _, key: charts.daily_columns(
+            volume_days(data),
+            title="Volume: touchpoints and new leads per day",
+            names=("touchpoints", "new leads"),
+            key=key,
+        ),
+        columns=_fixed(
+            ("date", "Date"), ("measure", "Measure"), ("type", "Type"), ("count", "Count")
+        ),
     ),
 )
 BY_KEY = {r.key: r for r in REPORTS}

@@ -87,8 +87,17 @@ def test_chart_labels_are_escaped() -> None:
 
 
 def test_every_report_reads_its_rows_and_columns() -> None:
-    assert [r.key for r in REPORTS] == ["funnel", "velocity", "cohorts", "forecast"]
-    rows = BY_KEY["funnel"].rows(FUNNEL)
+    assert [r.key for r in REPORTS] == [
+        "funnel",
+        "velocity",
+        "cohorts",
+        "forecast",
+        "attribution",
+        "revenue",
+        "nurture",
+        "volume",
+    ]
+    rows = BY_KEY["funnel"].rows(FUNNEL, {})
     assert {k for k, _ in BY_KEY["funnel"].columns({})} <= set(rows[0])
 
 

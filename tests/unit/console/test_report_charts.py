@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 
 from services.console import charts
-from services.console.reports import BY_KEY, COHORT, forecast_note, funnel_groups, page_options
+from services.console.reports import (
+    BY_KEY,
+    COHORT,
+    attribution_pivot,
+    attribution_rows,
+    forecast_note,
+    funnel_groups,
+    page_options,
+    revenue_rows,
+    volume_days,
+)
 
 
 def cohort(name: str, age: int, leads: int, mql: int) -> dict[str, Any]:
@@ -107,7 +117,14 @@ def test_pickers_check_their_values_and_send_only_what_reporting_takes() -> None
     with pytest.raises(ValueError, match="breakdown: 'country' is not one of"):
         funnel.picked({"breakdown": "country"})
     assert COHORT.pick("") == "month"
-    assert [o.name for o in page_options()] == ["breakdown", "cohort", "stage"]
+    assert [o.name for o in page_options()] == [
+        "breakdown",
+        "cohort",
+        "stage",
+        "model",
+        "credit_by",
+        "revenue_by",
+    ]
 
 
 def test_a_broken_down_funnel_is_one_funnel_per_group() -> None:
@@ -116,5 +133,72 @@ def test_a_broken_down_funnel_is_one_funnel_per_group() -> None:
     [(name, part)] = funnel_groups(data)
     assert name == "google"
     report = BY_KEY["funnel"]
-    assert report.rows(part) == stages
+    assert report.rows(part, {}) == stages
     assert 'id="funnel-0-title"' in str(report.chart(part, {}, "funnel-0"))
+
+
+def test_attribution_shows_the_picked_model_and_dimension_one_row_per_source() -> None:
+    rows = [
+        {"stage": st, "model": m, "dimension": d, "value": v, "credit": 1, "share": share}
+        for m in ("first_touch", "linear")
+        for d in ("source", "campaign")
+        for st, v, share in (
+            ("mql", "google", 0.75),
+            ("mql", "bing", 0.25),
+            ("customer", "bing", 1.0),
+        )
+    ]
+    picked = {"model": "linear", "credit_by": "campaign"}
+    shown = attribution_rows({"rows": rows}, picked)
+    assert len(shown) == 3
+    assert {(r["model"], r["dimension"]) for r in shown} == {("linear", "campaign")}
+    assert attribution_pivot(shown) == [
+        {"value": "google", "mql": 0.75},
+        {"value": "bing", "mql": 0.25, "customer": 1.0},
+    ]
+    svg = str(BY_KEY["attribution"].chart({"rows": rows}, picked, "attribution"))
+    assert svg.count('class="s0"') == 1 + 2  # legend, then an MQL bar per source
+    assert "bing: MQLs 25%, SQLs -, customers 100%" in svg
+
+
+def test_grouped_bars_share_one_scale_and_say_when_empty() -> None:
+    rows = [{"value": "google", "revenue": 800.0, "cost": 200.0}, {"value": "", "revenue": 400.0}]
+    svg = str(
+        charts.grouped_bars(
+            rows,
+            label="value",
+            series=[("revenue", "Revenue"), ("cost", "Cost")],
+            title="t",
+            key="r",
+            money=True,
+        )
+    )
+    widths = [
+        float(w) for w in re.findall(r'<rect class="s\d" x="170" y="\d+" width="([0-9.]+)"', svg)
+    ]
+    assert widths[1:] == [380.0, 95.0, 190.0, 1.0]  # (the legend) 800, 200, 400, no cost
+    assert "google: Revenue 800.00, Cost 200.00; (all): Revenue 400.00, Cost -" in svg
+    empty = str(charts.grouped_bars([], label="v", series=[("a", "A")], title="t", key="e"))
+    assert "Nothing to show." in empty
+
+
+def test_volume_counts_every_day_of_the_period() -> None:
+    data = {
+        "start": "2026-10-01",
+        "end": "2026-10-03",
+        "rows": [
+            {"date": "2026-10-02", "measure": "touchpoints", "type": "page", "count": 7},
+            {"date": "2026-10-02", "measure": "touchpoints", "type": "track", "count": 3},
+            {"date": "2026-10-03", "measure": "new_leads", "type": "", "count": 2},
+        ],
+    }
+    days = volume_days(data)
+    assert days == [("2026-10-01", 0, 0), ("2026-10-02", 10, 0), ("2026-10-03", 0, 2)]
+    svg = str(charts.daily_columns(days, title="t", names=("touchpoints", "new leads"), key="v"))
+    assert "2026-10-02: 10 touchpoints, 0 new leads" in svg
+    assert "3 days, 10 touchpoints, 2 new leads; busiest day 10" in svg
+
+
+def test_revenue_shows_the_picked_dimension() -> None:
+    rows = [{"dimension": "all", "value": ""}, {"dimension": "campaign", "value": "spring"}]
+    assert revenue_rows({"rows": rows}, {"revenue_by": "campaign"}) == rows[1:]

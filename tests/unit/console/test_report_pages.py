@@ -99,6 +99,41 @@ FORECAST = {
 }
 
 
+OTHERS: dict[str, dict[str, Any]] = {
+    "/v1/attribution": {
+        "rows": [
+            {"stage": st, "model": m, "dimension": d, "value": v, "credit": c, "share": c / 4}
+            for st in ("mql", "sql")
+            for m in ("first_touch", "linear")
+            for d in ("source", "campaign")
+            for v, c in (("google", 3), ("(none)", 1))
+        ]
+    },
+    "/v1/revenue": {
+        "rows": [
+            {"dimension": "all", "value": "", "leads": 9, "revenue": 900.0, "cost": 300.0},
+            {"dimension": "source", "value": "google", "leads": 5, "revenue": 700.0, "cost": None},
+            {"dimension": "source", "value": "bing", "leads": 4, "revenue": 200.0, "cost": None},
+        ]
+    },
+    "/v1/nurture": {
+        "rows": [
+            {"sequence_id": "sq_1", "step_id": "", "variant_id": "", "open_rate": 0.5},
+            {"sequence_id": "sq_1", "step_id": "welcome", "variant_id": "", "open_rate": 0.5},
+        ]
+    },
+    "/v1/volume": {
+        "rows": [
+            {"date": "2026-10-02", "measure": "touchpoints", "type": "page", "count": 7},
+            {"date": "2026-10-02", "measure": "touchpoints", "type": "track", "count": 3},
+            {"date": "2026-10-02", "measure": "new_leads", "type": "", "count": 2},
+        ]
+    },
+}
+REPORT_KEYS = ("funnel", "velocity", "cohorts", "forecast", "attribution", "revenue", "nurture")
+REPORT_KEYS += ("volume",)
+
+
 class FakeReporting:
     """Answers as reporting would (JSON, or a CSV naming the parameters it was asked with),
     and remembers every request."""
@@ -131,6 +166,8 @@ class FakeReporting:
             return httpx.Response(200, json={"cohort": unit, "rows": cohort_rows(unit)})
         if path == "/v1/forecast":
             return httpx.Response(200, json=FORECAST)
+        if path in OTHERS:
+            return httpx.Response(200, json={"start": q["start"], "end": q["end"], **OTHERS[path]})
         return httpx.Response(404, json={"detail": "Not Found"})
 
 
@@ -170,14 +207,14 @@ def test_the_page_shows_every_report_with_its_pickers(
 ) -> None:
     page = client.get(f"/funnel?{PERIOD}")
     assert page.status_code == 200
-    for key in ("funnel", "velocity", "cohorts", "forecast"):
+    for key in REPORT_KEYS:
         assert f'id="{key}-h"' in page.text
         assert f'href="/funnel/{key}.csv?' in page.text
     base = {"start": "2026-10-01", "end": "2026-10-31", "tz": "Europe/Paris"}
     assert _asked(fake, "/v1/funnel") == [base]  # no breakdown: the cohort unit is not sent
     assert _asked(fake, "/v1/cohorts") == [base | {"cohort": "month"}]
     assert _asked(fake, "/v1/forecast") == [base]
-    assert page.text.count("<svg") == 4
+    assert page.text.count("<svg") == len(REPORT_KEYS)
     assert "Next period, 2026-11-23 to 2026-12-23: expected revenue 6,000.00." in page.text
     assert "the period gives the conversion rate p" in page.text  # the method, as reporting says
     assert '<option value="" selected>None</option>' in page.text
@@ -256,5 +293,5 @@ def test_a_wrong_picker_is_a_400_naming_it(client: TestClient, query: str, probl
 def test_a_report_reporting_refuses_says_why_in_its_section(client: TestClient) -> None:
     page = client.get("/funnel?start=2026-10-01&end=2026-10-31&tz=Mars/Base")
     assert page.status_code == 200
-    assert page.text.count("is not an IANA time zone") == 4
+    assert page.text.count("is not an IANA time zone") == len(REPORT_KEYS)
     assert "Download CSV" not in page.text

@@ -70,6 +70,8 @@ async def _one(
         if exc.status not in (400, 422):
             raise
         return {**section, "error": exc.message, "csv": None}
+    if report.enrich is not None:
+        data = await report.enrich(client, data)
     section["explain"] = report.explain(data)
     if report.groups is not None and "groups" in data:
         section["groups"] = [

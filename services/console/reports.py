@@ -5,7 +5,7 @@ CSV download pick it up."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from markupsafe import Markup
 
 from services.console import charts
+from services.console.client import Api, ApiError, Unreachable
 
 Columns = tuple[tuple[str, str], ...]  # (field, heading) for the table under the chart
 
@@ -79,6 +80,8 @@ class Report:
     options: tuple[Option, ...] = ()
     # A report broken down into groups: (group name, that group's data shaped as unbroken).
     groups: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None = None
+    # Adds what other services know (e.g. sequence names) to reporting's answer.
+    enrich: Callable[[Api, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
     def picked(self, query: Mapping[str, str]) -> dict[str, str]:
         """This report's options as asked for in a query string (ValueError if one is bad)."""
@@ -177,6 +180,16 @@ def attribution_pivot(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def revenue_rows(data: dict[str, Any], picked: Mapping[str, str]) -> list[dict[str, Any]]:
     return [r for r in data["rows"] if r["dimension"] == picked.get("revenue_by", "source")]
+
+
+async def with_sequence_names(client: Api, data: dict[str, Any]) -> dict[str, Any]:
+    """Nurture's rows with each sequence's name (its id when nurture cannot say)."""
+    try:
+        names = {s["id"]: s["name"] for s in await client.get("nurture", "/v1/sequences")}
+    except (ApiError, Unreachable):
+        names = {}
+    rows = [{**r, "sequence": names.get(r["sequence_id"], r["sequence_id"])} for r in data["rows"]]
+    return {**data, "rows": rows}
 
 
 def volume_days(data: dict[str, Any]) -> list[tuple[str, int, int]]:
@@ -322,13 +335,13 @@ REPORTS: tuple[Report, ...] = (
         rows=lambda data, _: list(data["rows"]),
         chart=lambda data, _, key: charts.grouped_bars(
             [r for r in data["rows"] if not r["step_id"]],
-            label="sequence_id",
+            label="sequence",
             series=[("open_rate", "Opened"), ("click_rate", "Clicked"), ("goal_rate", "Goal")],
             title="Nurture: open, click and goal rates per sequence",
             key=key,
         ),
         columns=_fixed(
-            ("sequence_id", "Sequence"),
+            ("sequence", "Sequence"),
             ("step_id", "Step"),
             ("variant_id", "Variant"),
             ("enrolled", "Enrolled"),
@@ -340,6 +353,7 @@ REPORTS: tuple[Report, ...] = (
             ("goal_rate", "Goal rate"),
         ),
         note=lambda data: "" if data["rows"] else "No email was sent in this period.",
+        enrich=with_sequence_names,
     ),
     Report(
         key="volume",

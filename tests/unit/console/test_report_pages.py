@@ -166,6 +166,8 @@ class FakeReporting:
             return httpx.Response(200, json={"cohort": unit, "rows": cohort_rows(unit)})
         if path == "/v1/forecast":
             return httpx.Response(200, json=FORECAST)
+        if path == "/v1/sequences":
+            return httpx.Response(200, json=[{"id": "sq_1", "name": "MQL welcome"}])
         if path in OTHERS:
             return httpx.Response(200, json={"start": q["start"], "end": q["end"], **OTHERS[path]})
         return httpx.Response(404, json={"detail": "Not Found"})
@@ -219,6 +221,9 @@ def test_the_page_shows_every_report_with_its_pickers(
     assert "the period gives the conversion rate p" in page.text  # the method, as reporting says
     assert '<option value="" selected>None</option>' in page.text
     assert "Share reached mql" in page.text
+    nurture = page.text.split('id="nurture"')[1]
+    assert "MQL welcome: Opened 50%" in nurture  # the sequence's name, from nurture
+    assert "<td>MQL welcome</td><td>welcome</td>" in nurture
 
 
 def test_a_breakdown_draws_a_chart_and_table_per_group(

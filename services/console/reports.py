@@ -182,12 +182,26 @@ def revenue_rows(data: dict[str, Any], picked: Mapping[str, str]) -> list[dict[s
     return [r for r in data["rows"] if r["dimension"] == picked.get("revenue_by", "source")]
 
 
+async def sequence_names(client: Api) -> dict[str, str]:
+    """Sequence id -> name, from nurture (nothing when nurture cannot say: ids are shown)."""
+    try:
+        return {s["id"]: s["name"] for s in await client.get("nurture", "/v1/sequences")}
+    except (ApiError, Unreachable):
+        return {}
+
+
+async def funnel_sequence_names(client: Api, data: dict[str, Any]) -> dict[str, Any]:
+    """A funnel broken down by sequence, its groups named as the marketer named them."""
+    if data.get("breakdown") != "sequence":
+        return data
+    names = await sequence_names(client)
+    groups = [{**g, "group": names.get(g["group"], g["group"])} for g in data["groups"]]
+    return {**data, "groups": groups}
+
+
 async def with_sequence_names(client: Api, data: dict[str, Any]) -> dict[str, Any]:
     """Nurture's rows with each sequence's name (its id when nurture cannot say)."""
-    try:
-        names = {s["id"]: s["name"] for s in await client.get("nurture", "/v1/sequences")}
-    except (ApiError, Unreachable):
-        names = {}
+    names = await sequence_names(client)
     rows = [{**r, "sequence": names.get(r["sequence_id"], r["sequence_id"])} for r in data["rows"]]
     return {**data, "rows": rows}
 
@@ -226,6 +240,7 @@ REPORTS: tuple[Report, ...] = (
         # The cohort unit matters to the funnel only when it is broken down by cohort.
         options=(BREAKDOWN, replace(COHORT, only_with=("breakdown", "cohort"))),
         groups=funnel_groups,
+        enrich=funnel_sequence_names,
     ),
     Report(
         key="velocity",

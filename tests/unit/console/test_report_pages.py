@@ -154,7 +154,8 @@ class FakeReporting:
             )
         path = request.url.path
         if path == "/v1/funnel" and q.get("breakdown"):
-            groups = [{"group": g, **stages(n)} for g, n in (("google", 64), ("(none)", 32))]
+            names = ("sq_9", "sq_1") if q["breakdown"] == "sequence" else ("google", "(none)")
+            groups = [{"group": g, **stages(n)} for g, n in zip(names, (64, 32), strict=True)]
             return httpx.Response(200, json={"breakdown": q["breakdown"], "groups": groups})
         if path == "/v1/funnel":
             return httpx.Response(200, json=stages(64))
@@ -247,6 +248,13 @@ def test_a_breakdown_draws_a_chart_and_table_per_group(
         'href="/funnel/funnel.csv?start=2026-10-01&amp;end=2026-10-31&amp;tz=Europe%2FParis&amp;breakdown=cohort&amp;cohort=week"'
         in page.text
     )
+
+
+def test_a_funnel_by_sequence_names_each_group(client: TestClient) -> None:
+    page = client.get(f"/funnel?{PERIOD}&breakdown=sequence")
+    funnel = page.text.split('id="funnel"')[1].split('id="velocity"')[0]
+    assert '<h3 id="funnel-0-h">sq_9</h3>' in funnel  # nurture does not know it: its id
+    assert '<h3 id="funnel-1-h">MQL welcome</h3>' in funnel
 
 
 def test_the_csv_is_reportings_for_the_same_parameters(

@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from services.scoring import simulate, traffic
 from tests.e2e.test_ingest_to_scoring import keen_buyer_batch
 from tests.e2e.test_mql_to_inbox import WELCOME
 from tests.integration.ingest_server import IngestServer, free_port, service_server
@@ -108,6 +110,53 @@ async def _an_mql(services: dict[str, IngestServer], ws: dict[str, Any]) -> str:
     return str(found["id"])
 
 
+UTM = [  # (source, medium, campaign) of simulated first visits; every fourth came direct
+    ("google", "cpc", "spring-search"),
+    ("newsletter", "email", "october-digest"),
+    ("linkedin", "social", "launch"),
+    None,
+]
+
+
+def demo_history(people: int, end: datetime) -> simulate.Simulation:
+    """`make demo`'s simulated visitors (30 days of history, ending before `end`), whose first
+    visits carry UTM campaigns as a tracker would send them (context.campaign)."""
+    sim = simulate.simulate(people, days=30, seed=11, end=end)
+    seen: set[str] = set()
+    for message in sim.messages:
+        browser = message.get("anonymousId")
+        if message["type"] != "page" or browser is None or browser in seen:
+            continue
+        seen.add(browser)
+        utm = UTM[len(seen) % len(UTM)]
+        if utm is not None:
+            source, medium, name = utm
+            message["context"] = {"campaign": {"source": source, "medium": medium, "name": name}}
+    return sim
+
+
+async def _same_as_reporting(
+    page: Page,
+    link: str,
+    bi: httpx.AsyncClient,
+    path: str,
+    params: dict[str, str],
+    *,
+    rows: bool = True,
+) -> bytes:
+    """Download a report's CSV from the console; it must be reporting's CSV for the same
+    parameters (asked just before or just after: the forecast and cohort ages move with now)."""
+    before = (await bi.get(path, params={**params, "format": "csv"})).content
+    async with page.expect_download() as caught:
+        await page.get_by_role("link", name=link).click()
+    download = await caught.value
+    got = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    after = (await bi.get(path, params={**params, "format": "csv"})).content
+    assert got in (before, after), (link, got[:300], before[:300])
+    assert got.count(b"\n") > (1 if rows else 0), got  # a header (and rows)
+    return got
+
+
 async def test_a_marketer_works_through_the_console(
     services: dict[str, IngestServer], browser: Browser, artifacts: Path
 ) -> None:
@@ -117,6 +166,13 @@ async def test_a_marketer_works_through_the_console(
     ws = services["ingest"].create_workspace()
     auth = {"Authorization": f"Bearer {ws['api_key']}"}
     lead_id = await _an_mql(services, ws)
+    # Demo-like history for the reports (it ends three days ago: the funnel checked below
+    # for the last two days is Grace's alone).
+    history_end = datetime.now(UTC) - timedelta(days=3)
+    history = demo_history(40, history_end)
+    await asyncio.to_thread(
+        traffic.send_to_ingest, services["ingest"].url, ws["write_key"], history.messages
+    )
 
     laptop = Console(
         await browser.new_context(viewport=LAPTOP, accept_downloads=True),
@@ -239,7 +295,7 @@ async def test_a_marketer_works_through_the_console(
     await page.get_by_label("From", exact=True).fill(days["start"])
     await page.get_by_label("To", exact=True).fill(days["end"])
     await page.get_by_role("button", name="Show").click()
-    await expect(page.locator("svg.chart")).to_have_count(2)
+    await expect(page.locator("svg.chart")).to_have_count(8)  # one per report
     await expect(page.locator("#funnel svg desc")).to_contain_text("sql: 1")
     await laptop.shot(page, "09-funnel")
     async with page.expect_download() as caught:
@@ -248,6 +304,75 @@ async def test_a_marketer_works_through_the_console(
     assert download.suggested_filename == f"leadflow-funnel-{days['start']}-to-{days['end']}.csv"
     saved_csv = await asyncio.to_thread(Path(await download.path()).read_bytes)
     assert saved_csv == expected_csv
+
+    # The other reports over the demo-like history: cohorts, forecast, a breakdown by source.
+    whole = {
+        "start": (history_end - timedelta(days=31)).date().isoformat(),
+        "end": today.isoformat(),
+        "tz": "UTC",
+    }
+    customers = sum(p.converted for p in history.people)
+    async with httpx.AsyncClient(base_url=services["reporting"].url, headers=auth) as bi:
+
+        async def history_counted() -> bool:
+            rows = (await bi.get("/v1/funnel", params=whole)).json()["stages"]
+            reached = {r["stage"]: r["reached"] for r in rows}
+            return reached["subscriber"] == len(history.people) + 1 and (
+                reached["customer"] == customers
+            )
+
+        await wait_for(history_counted, within=90, what="the simulated history in reporting")
+        await page.goto(console_url + "/funnel?" + urlencode(whole))
+        await expect(page.locator("svg.chart")).to_have_count(8)
+        cohorts = (await bi.get("/v1/cohorts", params={**whole, "cohort": "week"})).json()
+        await page.get_by_label("Funnel breakdown").select_option("source")
+        await page.get_by_label("Cohorts by").select_option("week")
+        await page.get_by_label("Cohort stage").select_option("lead")
+        await page.get_by_role("button", name="Show").click()
+        await expect(page.locator("#funnel h3").first).to_be_visible()
+        by_source = (await bi.get("/v1/funnel", params={**whole, "breakdown": "source"})).json()
+        groups = [g["group"] for g in by_source["groups"]]
+        assert {"google", "newsletter", "linkedin"} <= set(groups)
+        await expect(page.locator("#funnel h3")).to_have_text(groups)
+        await expect(page.locator("#funnel svg.chart")).to_have_count(len(groups))
+        google = next(g for g in by_source["groups"] if g["group"] == "google")
+        subscribers = google["stages"][0]["reached"]
+        await expect(page.locator("#funnel section.group").first.locator("desc")).to_contain_text(
+            f"subscriber: {by_source['groups'][0]['stages'][0]['reached']}"
+        )
+        assert subscribers > 0
+        cells = page.locator("#cohorts rect.cell")
+        await expect(cells).to_have_count(len(cohorts["rows"]) + 5)  # and the legend's five
+        first = cohorts["rows"][0]
+        await expect(page.locator("#cohorts svg title").nth(1)).to_have_text(
+            f"{first['cohort']}, age 0: {first['share_lead'] * 100:.0f}% reached lead"
+            f" ({first['reached_lead']} of {first['leads']})"
+        )
+        await expect(page.locator("#forecast")).to_contain_text("Next period,")
+        await page.locator("#forecast summary", has_text="How this is worked out").click()
+        await expect(page.locator("#forecast")).to_contain_text("lead -> mql")
+        await laptop.shot(page, "11-reports")
+        await _same_as_reporting(
+            page, "Download CSV of the funnel", bi, "/v1/funnel", {**whole, "breakdown": "source"}
+        )
+        await _same_as_reporting(
+            page, "Download CSV of the cohorts", bi, "/v1/cohorts", {**whole, "cohort": "week"}
+        )
+        await _same_as_reporting(page, "Download CSV of the forecast", bi, "/v1/forecast", whole)
+        await _same_as_reporting(
+            page, "Download CSV of the attribution", bi, "/v1/attribution", whole
+        )
+        await _same_as_reporting(
+            page,
+            "Download CSV of the revenue and costs",
+            bi,
+            "/v1/revenue",
+            {**whole, "cohort": "week"},
+        )
+        await _same_as_reporting(page, "Download CSV of the volume", bi, "/v1/volume", whole)
+        await _same_as_reporting(
+            page, "Download CSV of the nurture", bi, "/v1/nurture", whole, rows=False
+        )
 
     # Settings: a new MQL threshold is saved in scoring; an address is suppressed.
     await page.goto(console_url + "/settings")
@@ -291,6 +416,7 @@ async def test_a_marketer_works_through_the_console(
         (f"/sequences/{sequence_id}", "07-sequence"),
         ("/sequences", "08-sequences"),
         (f"/funnel?start={days['start']}&end={days['end']}", "09-funnel"),
+        ("/funnel?" + urlencode({**whole, "breakdown": "source", "cohort": "week"}), "11-reports"),
         ("/settings", "10-settings"),
     ]:
         await small.goto(console_url + path)

@@ -25,6 +25,9 @@ FUNNEL = {
             "reached": 100,
             "conversion_from_previous": None,
             "conversion_from_top": 1.0,
+            "converted": 80,
+            "in_progress": 0,
+            "lost": 20,
         },
         {
             "stage": "lead",
@@ -48,7 +51,7 @@ def test_funnel_chart_draws_one_bar_per_stage_and_marks_the_drop_off() -> None:
     svg = str(charts.funnel(FUNNEL["stages"], FUNNEL["largest_drop_off"]))
     assert svg.count("<rect") == 4
     assert svg.count("bar-worst") == 1
-    assert 'width="370.0"' in svg  # the top stage spans the whole bar area
+    assert 'width="350.0"' in svg  # the top stage spans the whole bar area
     assert "20 · 25% of previous" in svg
     assert "Largest drop-off: lead to mql, 75% lost" in svg
     assert BY_KEY["funnel"].note(FUNNEL) == "Largest drop-off: lead → mql, 75% of leads lost."
@@ -84,9 +87,18 @@ def test_chart_labels_are_escaped() -> None:
 
 
 def test_every_report_reads_its_rows_and_columns() -> None:
-    assert [r.key for r in REPORTS] == ["funnel", "velocity"]
-    rows = BY_KEY["funnel"].rows(FUNNEL)
-    assert {k for k, _ in BY_KEY["funnel"].columns} <= set(rows[0])
+    assert [r.key for r in REPORTS] == [
+        "funnel",
+        "velocity",
+        "cohorts",
+        "forecast",
+        "attribution",
+        "revenue",
+        "nurture",
+        "volume",
+    ]
+    rows = BY_KEY["funnel"].rows(FUNNEL, {})
+    assert {k for k, _ in BY_KEY["funnel"].columns({})} <= set(rows[0])
 
 
 @pytest.mark.parametrize(

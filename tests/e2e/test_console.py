@@ -22,7 +22,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from services.scoring import simulate, traffic
 from tests.e2e.test_ingest_to_scoring import keen_buyer_batch
 from tests.e2e.test_mql_to_inbox import WELCOME
-from tests.integration.ingest_server import IngestServer, free_port, service_server
+from tests.integration.ingest_server import IngestServer, four_services, service_server
 from tests.integration.smtp_support import Recorder
 from tests.integration.support import wait_for
 
@@ -57,20 +57,8 @@ class Console:
 @pytest.fixture
 async def services(smtp: tuple[Recorder, int]) -> AsyncIterator[dict[str, IngestServer]]:
     _, smtp_port = smtp
-    nurture_port = free_port()
     async with (
-        service_server("ingest") as ingest,
-        service_server("scoring", prefix=ingest.topics.prefix) as scoring,
-        service_server("reporting", prefix=ingest.topics.prefix) as reporting,
-        service_server(
-            "nurture",
-            prefix=ingest.topics.prefix,
-            port=nurture_port,
-            NURTURE_SMTP_PORT=str(smtp_port),
-            NURTURE_PUBLIC_URL=f"http://127.0.0.1:{nurture_port}",
-            NURTURE_TRACKING_URL=ingest.url,
-            NURTURE_SCHEDULER_EVERY_SECONDS="0.2",
-        ) as nurture,
+        four_services(smtp_port) as (ingest, scoring, reporting, nurture),
         service_server(
             "console",
             prefix=ingest.topics.prefix,

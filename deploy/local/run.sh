@@ -87,7 +87,7 @@ $DEMO_INFO
 
 Next, in another terminal:
   make demo                                            # simulated visitors; watch leads, MQLs, emails
-  open http://127.0.0.1:${PORTS[console]}               # the console: leads, sequences, funnel, settings
+  open http://127.0.0.1:${PORTS[console]}                           # the console: leads, sequences, funnel, settings
   .venv/bin/leadflow events lead-events                # watch scoring's events arrive
 Press Ctrl-C to stop.
 MSG

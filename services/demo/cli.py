@@ -95,9 +95,11 @@ def run(
     final = traffic.watch(demo, urls, days=days, seconds=seconds, say=typer.echo)
     auth = f'-H "Authorization: Bearer {demo.api_key}"'
     period = f"start={final['period']['start']}&end={final['period']['end']}"
+    console_port = os.environ.get("CONSOLE_PORT", 8005)
     typer.echo(
         f"""
 Look at it yourself:
+  console     http://127.0.0.1:{console_port}   (sign in with the API key {demo.api_key})
   emails      http://127.0.0.1:{os.environ.get("MAILBOX_PORT", 8025)}   (the local mailbox)
   MQLs        curl {auth} '{urls.scoring}/v1/leads?stage=mql&sort=-score&limit=5'
   one lead    curl {auth} '{urls.scoring}/v1/leads/LEAD_ID'   (score, factors, stages)

@@ -34,13 +34,29 @@ def _check_days(days: Collection[int]) -> None:
         raise ValueError(f"days are ISO weekdays from 1 (Monday) to 7 (Sunday), not {wrong}")
 
 
+# JSON Schema's "time" format is RFC 3339's full-time, which has a UTC offset; these are
+# local wall times without one (what the API takes and answers, e.g. "09:00:00").
+LOCAL_TIME_SCHEMA: dict[str, Any] = {
+    "format": "partial-time",
+    "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$",
+}
+
+
 class SendWindow(BaseModel):
     """The local hours and days in which marketing email may go out: `[start, end)` local."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: time = Field(time(9, 0), description="local time the window opens (inclusive)")
-    end: time = Field(time(17, 0), description="local time the window closes (exclusive)")
+    start: time = Field(
+        time(9, 0),
+        description="local time the window opens (inclusive)",
+        json_schema_extra=LOCAL_TIME_SCHEMA,
+    )
+    end: time = Field(
+        time(17, 0),
+        description="local time the window closes (exclusive)",
+        json_schema_extra=LOCAL_TIME_SCHEMA,
+    )
     days: set[int] = Field(
         default_factory=lambda: set(WEEKDAYS),
         description="ISO weekdays on which the window opens (1 = Monday ... 7 = Sunday)",

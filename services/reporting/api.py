@@ -14,9 +14,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from services.reporting import funnel as funnel_model
 from services.reporting import velocity as velocity_model
 from shared.auth import api_workspace
+from shared.web import CSV_OR_JSON
 from shared.workspaces import WorkspaceInfo
 
-router = APIRouter(prefix="/v1", tags=["reports"])
+router = APIRouter(prefix="/v1", tags=["reports"], responses=CSV_OR_JSON)
 Workspace = Annotated[WorkspaceInfo, Depends(api_workspace)]
 
 

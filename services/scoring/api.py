@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from services.scoring import leads, lifecycle, registry, rules, store
 from services.scoring.config import ScoringConfig
@@ -19,6 +19,21 @@ from shared.events import utcnow
 from shared.workspaces import WorkspaceInfo
 
 router = APIRouter(prefix="/v1")
+
+
+def _iso_only(value: Any) -> Any:
+    """A query's date-time must be ISO 8601: pydantic would also read a number as a Unix
+    time, which the documented `date-time` format does not allow (found by schemathesis)."""
+    if isinstance(value, str) and value.strip() and value.strip()[0] in "+-.0123456789":
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("an ISO 8601 date-time is expected, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
 Workspace = Annotated[WorkspaceInfo, Depends(api_workspace)]
 Stage = Literal[
     "subscriber", "lead", "mql", "sql", "opportunity", "customer", "disqualified", "recycled"
@@ -135,8 +150,8 @@ async def list_leads(
     stage: Stage | None = None,
     min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
     max_score: Annotated[int | None, Query(ge=0, le=100)] = None,
-    updated_since: datetime | None = None,
-    updated_before: datetime | None = None,
+    updated_since: IsoDatetime | None = None,
+    updated_before: IsoDatetime | None = None,
     email: str | None = None,
     user_id: str | None = None,
     anonymous_id: str | None = None,

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from shared.events import Topics
 from tests.integration.support import ROOT
 
 SECRET = "integration-test-secret"
+log = logging.getLogger(__name__)
 NAMES = ("ingest", "scoring", "nurture", "reporting")
 
 
@@ -89,7 +91,14 @@ def bridge(app: ASGIApp, loop: asyncio.AbstractEventLoop) -> ASGIApp:
             async def inner_send(message: Message) -> None:
                 messages.append(message)
 
-            await app(dict(scope), inner_receive, inner_send)
+            try:
+                await app(dict(scope), inner_receive, inner_send)
+            except Exception:
+                # As a server does: the app already answered 500 (Starlette re-raises after
+                # sending it); the caller sees that answer, the traceback goes to the log.
+                if not any(m["type"] == "http.response.start" for m in messages):
+                    raise
+                log.exception("%s %s failed", scope["method"], scope["path"])
 
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(run(), loop))
         for message in messages:

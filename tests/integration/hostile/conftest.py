@@ -42,6 +42,7 @@ class Tenants:
     smtp: Recorder
     a: Key
     b: Victim
+    a_objects: Victim  # A's own objects, for the fuzzer to reach past 404s
 
 
 def _template(marker: str) -> dict[str, Any]:
@@ -162,4 +163,5 @@ def tenants(database_url: str, bootstrap: str) -> Iterator[Tenants]:
         a = stack.new_workspace()
         b = stack.new_workspace()
         victim = asyncio.run(_populate(stack, b))
-        yield Tenants(stack, recorder, a, victim)
+        own = asyncio.run(_populate(stack, a))
+        yield Tenants(stack, recorder, a, victim, own)

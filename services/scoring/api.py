@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, BeforeValidator, Field
 
 from services.scoring import leads, lifecycle, registry, rules, store
@@ -262,7 +263,9 @@ async def move_lead(request: Request, workspace: Workspace, lead_id: str, move: 
 async def list_changes(
     request: Request,
     workspace: Workspace,
-    after_id: Annotated[int, Query(ge=0, description="the last id you have")] = 0,
+    after_id: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="the last id you have (a bigint)")
+    ] = 0,
     lead_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[LifecycleChange]:
@@ -289,7 +292,16 @@ async def put_config(
         if config.model_version is not None:
             known = {m.version for m in await registry.listing(session, workspace.id)}
             if config.model_version not in known:
-                raise HTTPException(422, f"model_version: no model {config.model_version!r}")
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": "unknown_model",
+                            "loc": ("body", "model_version"),
+                            "msg": f"no model {config.model_version!r} for this workspace",
+                            "input": config.model_version,
+                        }
+                    ]
+                )
         await store.save_config(session, workspace.id, config)
     return config
 

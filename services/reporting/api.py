@@ -24,7 +24,7 @@ Workspace = Annotated[WorkspaceInfo, Depends(api_workspace)]
 def period_of(start: date, end: date, tz: str) -> funnel_model.Period:
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise HTTPException(400, f"tz: {tz!r} is not an IANA time zone") from None
     if end < start:
         raise HTTPException(400, "end: must not be before start")

@@ -75,3 +75,8 @@ def test_query_date_times_are_iso_only() -> None:
     assert adapter.validate_python("2026-11-01T00:00:00Z") == datetime(2026, 11, 1, tzinfo=UTC)
     with pytest.raises(ValidationError, match="ISO 8601"):
         adapter.validate_python("1.1412040332574365e-308")
+
+
+def test_clocks_millennia_apart_do_not_overflow() -> None:
+    raw = {"timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-31T00:00:00Z"}
+    assert segment.occurred_at(raw, datetime.now(UTC)) == datetime(1, 1, 1, tzinfo=UTC)

@@ -155,7 +155,7 @@ async def _populate(stack: Stack, b: Key) -> Victim:
     return Victim(b, ids, markers)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once this folder's tests are done
 def tenants(database_url: str, bootstrap: str) -> Iterator[Tenants]:
     with contextlib.ExitStack() as resources:
         recorder, smtp_port = resources.enter_context(running_smtp())

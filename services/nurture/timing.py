@@ -18,7 +18,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 WEEKDAYS: frozenset[int] = frozenset({1, 2, 3, 4, 5})
 """ISO weekdays Monday to Friday."""
@@ -261,8 +270,37 @@ def _duration(value: Any) -> Any:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-"""A pydantic field type accepting everything `parse_duration` does."""
+def format_duration(value: timedelta) -> str:
+    """ISO 8601 in days and time (`P400D`, `PT1H30M`, `P1DT0.5S`), never years or months,
+    which `parse_duration` refuses: pydantic's own `P1Y35D` did not read back in (nor is
+    it an RFC 3339 duration; found by fuzzing)."""
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    second = f"{seconds}.{value.microseconds:06d}".rstrip("0").rstrip(".")
+    time = "".join(
+        f"{n}{unit}"
+        for n, unit in ((hours, "H"), (minutes, "M"), (second, "S"))
+        if n not in (0, "0")
+    )
+    days = f"{value.days}D" if value.days else ""
+    return f"P{days}T{time}" if time else f"P{days or '0D'}"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "examples": ["P1D", "PT3H", "90m", "2h", "3d"]},
+                {"type": "integer", "minimum": 0, "description": "seconds"},
+            ]
+        }
+    ),
+]
+"""A pydantic field type accepting everything `parse_duration` does, written back as
+ISO 8601 days and time."""
 
 
 class CapRule(BaseModel):

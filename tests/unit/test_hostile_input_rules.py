@@ -80,3 +80,11 @@ def test_query_date_times_are_iso_only() -> None:
 def test_clocks_millennia_apart_do_not_overflow() -> None:
     raw = {"timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-31T00:00:00Z"}
     assert segment.occurred_at(raw, datetime.now(UTC)) == datetime(1, 1, 1, tzinfo=UTC)
+
+
+def test_a_long_cap_period_reads_back_in() -> None:
+    """pydantic wrote 1,586 days as 'P4Y126D', which nurture's own parser refuses."""
+    saved = NurtureConfig.model_validate({"caps": [{"max": 1, "per": "P1586D"}]})
+    dumped = saved.model_dump(mode="json")
+    assert dumped["caps"] == [{"max": 1, "per": "P1586D"}]
+    assert NurtureConfig.model_validate(dumped) == saved

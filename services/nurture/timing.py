@@ -221,16 +221,19 @@ def parse_duration(value: str | int | timedelta) -> timedelta:
     Raises ValueError with a message that says what is accepted. Months and years are
     refused (their length varies); negative durations and durations over 10 years too.
     """
-    if isinstance(value, timedelta):
-        result = value
-    elif isinstance(value, bool):
-        raise ValueError(f"a duration is required, not {value!r}; {_EXAMPLES}")
-    elif isinstance(value, int):
-        result = timedelta(seconds=value)
-    elif isinstance(value, str):
-        result = _parse_text(value)
-    else:
-        raise ValueError(f"a duration is required, not {type(value).__name__}; {_EXAMPLES}")
+    try:
+        if isinstance(value, timedelta):
+            result = value
+        elif isinstance(value, bool):
+            raise ValueError(f"a duration is required, not {value!r}; {_EXAMPLES}")
+        elif isinstance(value, int):
+            result = timedelta(seconds=value)
+        elif isinstance(value, str):
+            result = _parse_text(value)
+        else:
+            raise ValueError(f"a duration is required, not {type(value).__name__}; {_EXAMPLES}")
+    except OverflowError:  # beyond what timedelta holds (found by fuzzing)
+        raise ValueError(f"a duration of at most 10 years (3650 days), got {value!r}") from None
     if result < timedelta(0):
         raise ValueError(f"a duration cannot be negative, got {value!r}")
     if result > MAX_DURATION:

@@ -88,3 +88,9 @@ def test_a_long_cap_period_reads_back_in() -> None:
     dumped = saved.model_dump(mode="json")
     assert dumped["caps"] == [{"max": 1, "per": "P1586D"}]
     assert NurtureConfig.model_validate(dumped) == saved
+
+
+@pytest.mark.parametrize("per", [3517884127614455, "99999999999d", "P99999999999D"])
+def test_a_cap_period_beyond_what_time_can_hold_is_refused(per: object) -> None:
+    with pytest.raises(ValidationError, match="at most 10 years"):
+        NurtureConfig.model_validate({"caps": [{"max": 1, "per": per}]})

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import make_asgi_app
 from sqlalchemy import Table
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import StatementError
 
 from shared.http_metrics import HttpMetrics
 from shared.logging import configure_logging
@@ -52,21 +52,25 @@ def health_router() -> APIRouter:
 UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
 
 
-async def unstorable_text(request: Request, exc: Exception) -> Response:
-    """A NUL character in any text a client sent reaches PostgreSQL, which refuses it: a 422
-    naming the problem instead of a 500 (schemathesis found it on several routes)."""
-    assert isinstance(exc, DBAPIError)
+async def unstorable_input(request: Request, exc: Exception) -> Response:
+    """Input PostgreSQL or the JSON encoder refuses, answered 422 naming the problem instead
+    of a 500 (schemathesis found both on several routes): a NUL character in text or jsonb,
+    an integer over 64 bits in a JSON document."""
+    assert isinstance(exc, StatementError)
     driver = getattr(exc.orig, "driver_exception", exc.orig)
-    if getattr(driver, "sqlstate", None) not in UNSTORABLE_TEXT:
+    if getattr(driver, "sqlstate", None) in UNSTORABLE_TEXT:
+        where = "query" if b"%00" in request.scope.get("query_string", b"") else "body"
+        if "\x00" in request.url.path:
+            where = "path"
+        problem = {
+            "loc": [where],
+            "msg": "contains a character that cannot be stored (NUL, \\u0000)",
+            "type": "nul_character",
+        }
+    elif isinstance(exc.orig, TypeError) and "64-bit" in str(exc.orig):
+        problem = {"loc": ["body"], "msg": "a number is over 64 bits", "type": "too_large"}
+    else:
         raise exc
-    where = "query" if b"%00" in request.scope.get("query_string", b"") else "body"
-    if "\x00" in request.url.path:
-        where = "path"
-    problem = {
-        "loc": [where],
-        "msg": "contains a character that cannot be stored (NUL, \\u0000)",
-        "type": "nul_character",
-    }
     return JSONResponse({"detail": [problem]}, 422)  # the shape of FastAPI's 422s
 
 
@@ -104,7 +108,7 @@ def create_service_app(
     }
     app = FastAPI(title=title, lifespan=lifespan, telemetry=no_otel)
     app.state.settings = settings
-    app.add_exception_handler(DBAPIError, unstorable_text)
+    app.add_exception_handler(StatementError, unstorable_input)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)

@@ -67,7 +67,9 @@ class NurtureConfig(BaseModel):
         default_factory=_default_caps,
         description="marketing emails per lead across all sequences (rolling windows)",
     )
-    rate_per_minute: int = Field(600, ge=1, description="emails per minute for the workspace")
+    rate_per_minute: int = Field(
+        600, ge=1, le=1_000_000, description="emails per minute for the workspace"
+    )
     from_address: Address = Field("marketing@leadflow.example")
     from_name: str = Field("LeadFlow", max_length=100)
     reply_to: Address | None = None

@@ -311,7 +311,7 @@ class CapRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max: int = Field(ge=1, description="sends allowed in any rolling period of `per`")
+    max: int = Field(ge=1, le=1_000_000, description="sends allowed in any rolling period of `per`")
     per: Duration = Field(description="the rolling period, e.g. 'P1D', 'P7D', '24h'")
 
     @field_validator("per")

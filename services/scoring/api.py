@@ -205,7 +205,7 @@ async def get_timeline(
     workspace: Workspace,
     lead_id: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: datetime | None = None,
+    before: IsoDatetime | None = None,
 ) -> list[TimelineItem]:
     async with request.app.state.runtime.sessions() as session:
         live = await leads.live_id(session, workspace.id, lead_id)

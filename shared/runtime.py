@@ -184,7 +184,14 @@ async def service_runtime(
         outbox=outbox,
         directory=WorkspaceDirectory(),
     )
-    feed = WorkspaceFeed(settings.kafka_bootstrap_servers, topics.workspaces, runtime.directory)
+    feed = WorkspaceFeed(
+        settings.kafka_bootstrap_servers,
+        topics.workspaces,
+        runtime.directory,
+        deadletters=runtime.deadletters,
+        service=settings.service_name,
+        group=f"{settings.consumer_group}.workspaces",
+    )
     await feed.start()
 
     async def workspaces_loaded() -> str:

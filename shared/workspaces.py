@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from shared.bus.admin import topic_partitions
+from shared.bus.deadletter import DeadLetter, DeadLetterSink
 from shared.events import DecodeError, Envelope, decode, typed_payload
 from shared.events.types import WorkspaceChanged
 
@@ -94,16 +96,33 @@ class WorkspaceDirectory:
 class WorkspaceFeed:
     """Reads the whole workspaces topic at start, then follows it in the background."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, directory: WorkspaceDirectory) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        directory: WorkspaceDirectory,
+        *,
+        deadletters: DeadLetterSink | None = None,
+        service: str = "leadflow",
+        group: str | None = None,
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.directory = directory
+        self.deadletters = deadletters
+        self.service = service
         self.loaded = asyncio.Event()
+        # Every process reads the whole topic from the start (it is the table of workspaces);
+        # the group only remembers how far this service has read, so that a bad record is
+        # dead-lettered once per service, not at every start.
+        self._group = group
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
+            group_id=group,
             enable_auto_commit=False,
             fetch_max_wait_ms=200,  # how fast a rotated key is seen
         )
+        self._seen: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -111,6 +130,9 @@ class WorkspaceFeed:
         await self._consumer.start()
         partitions = await self._partitions()
         self._consumer.assign(partitions)
+        if self._group is not None:
+            for tp in partitions:
+                self._seen[tp] = await self._consumer.committed(tp) or 0
         await self._consumer.seek_to_beginning(*partitions)
         end = await self._consumer.end_offsets(partitions)
         while [tp for tp in partitions if await self._consumer.position(tp) < end[tp]]:
@@ -130,12 +152,39 @@ class WorkspaceFeed:
             await self._take(await self._consumer.getmany(timeout_ms=1000))
 
     async def _take(self, batches: dict[TopicPartition, list[Any]]) -> None:
-        for records in batches.values():
+        for tp, records in batches.items():
+            lettered = True
             for record in records:
                 try:
                     self.directory.apply(decode(record.value))
                 except DecodeError as exc:
                     log.error("bad workspace record skipped", extra={"reason": str(exc)})
+                    if self.deadletters is not None and record.offset >= self._seen.get(tp, 0):
+                        try:
+                            await self._deadletter(record, exc)
+                        except KafkaError as error:  # not committed: the next start retries
+                            log.error("dead letter not sent", extra={"error": repr(error)})
+                            lettered = False
+            if records and lettered and self._group is not None:
+                try:
+                    await self._consumer.commit({tp: records[-1].offset + 1})
+                    self._seen[tp] = records[-1].offset + 1
+                except KafkaError as exc:  # keep following; a later commit catches up
+                    log.warning("workspace feed offset not committed", extra={"error": repr(exc)})
+
+    async def _deadletter(self, record: Any, exc: DecodeError) -> None:
+        assert self.deadletters is not None
+        letter = DeadLetter.of_bytes(
+            record.value,
+            service=self.service,
+            reason=str(exc),
+            error_type=type(exc).__name__,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key.decode(errors="replace") if record.key else None,
+        )
+        await self.deadletters.put(letter, key=record.key)
 
     async def stop(self) -> None:
         if self._task is not None:

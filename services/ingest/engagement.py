@@ -64,7 +64,15 @@ async def _record(request: Request, token: str, kind: str) -> EmailLink | Respon
     return link
 
 
-@router.get("/t/o/{token}", summary="Email open pixel (a 1x1 GIF)")
+@router.get(
+    "/t/o/{token}",
+    summary="Email open pixel (a 1x1 GIF)",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}},
+        404: {"description": "unknown or tampered link", "content": {"text/plain": {}}},
+    },
+)
 async def opened(request: Request, token: str) -> Response:
     result = await _record(request, token, "email.opened")
     if isinstance(result, Response):
@@ -72,7 +80,15 @@ async def opened(request: Request, token: str) -> Response:
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
-@router.get("/t/c/{token}", summary="Tracked link: records the click, then redirects")
+@router.get(
+    "/t/c/{token}",
+    summary="Tracked link: records the click, then redirects",
+    response_class=Response,
+    responses={
+        302: {"description": "to the link's address"},
+        404: {"description": "unknown or tampered link", "content": {"text/plain": {}}},
+    },
+)
 async def clicked(request: Request, token: str) -> Response:
     result = await _record(request, token, "email.clicked")
     if isinstance(result, Response):

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -163,13 +163,24 @@ def _not_found(kind: str, ident: str) -> HTTPException:
     return HTTPException(404, f"no {kind} {ident} in this workspace")
 
 
+def _problem(problem: TemplateProblem) -> dict[str, Any]:
+    """A template problem in the shape of FastAPI's 422 details (loc, msg, type), which the
+    OpenAPI promises for every 422, plus its own part, line and message."""
+    return {
+        "loc": ["body", problem.part],
+        "msg": problem.message,
+        "type": "template_error",
+        **problem.model_dump(),
+    }
+
+
 def _template_problems(parts: TemplateParts) -> None:
     problems = templating.validate(parts)
     if problems:
         raise HTTPException(
             422,
             [
-                TemplateProblem(part=p.part, line=p.line, message=p.message).model_dump()
+                _problem(TemplateProblem(part=p.part, line=p.line, message=p.message))
                 for p in problems
             ],
         )
@@ -365,7 +376,7 @@ async def _render_for(
         return templating.render(record.parts, context)
     except templating.RenderError as exc:
         problem = TemplateProblem(part=exc.part, line=exc.line, message=exc.message)
-        raise HTTPException(422, [problem.model_dump()]) from None
+        raise HTTPException(422, [_problem(problem)]) from None
 
 
 # --------------------------------------------------------------------------- sequences
@@ -425,7 +436,10 @@ async def update_sequence(
     summary="One version of a sequence, as it was saved",
 )
 async def get_version(
-    request: Request, workspace: Workspace, sequence_id: str, version: int
+    request: Request,
+    workspace: Workspace,
+    sequence_id: str,
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
 ) -> VersionOut:
     async with request.app.state.runtime.sessions() as session:
         record = await catalog.get_sequence(session, workspace.id, sequence_id)

@@ -7,14 +7,40 @@ never saved one gets these defaults.
 from __future__ import annotations
 
 from datetime import timedelta
+from email.errors import MessageError
+from email.headerregistry import Address as HeaderAddress
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from services.nurture.timing import CapRule, SendWindow
 
-Address = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+def _mailable(value: str) -> str:
+    """An address the mailer can put in a header (the email package's RFC 5322 parser, the
+    one `mailer.compose` uses): a 422 here instead of a 500 when composing."""
+    try:
+        parsed = HeaderAddress(addr_spec=value)
+    except (ValueError, IndexError, MessageError) as exc:
+        raise ValueError(f"not a mailable address: {exc}") from None
+    if not parsed.addr_spec.isascii():
+        raise ValueError("not a mailable address: only ASCII addresses are supported")
+    return value
+
+
+Address = Annotated[
+    str,
+    StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254),
+    AfterValidator(_mailable),
+]
 
 
 def is_zone(name: str) -> bool:
@@ -41,7 +67,9 @@ class NurtureConfig(BaseModel):
         default_factory=_default_caps,
         description="marketing emails per lead across all sequences (rolling windows)",
     )
-    rate_per_minute: int = Field(600, ge=1, description="emails per minute for the workspace")
+    rate_per_minute: int = Field(
+        600, ge=1, le=1_000_000, description="emails per minute for the workspace"
+    )
     from_address: Address = Field("marketing@leadflow.example")
     from_name: str = Field("LeadFlow", max_length=100)
     reply_to: Address | None = None
@@ -51,7 +79,10 @@ class NurtureConfig(BaseModel):
     track_opens: bool = True
     track_clicks: bool = True
     send_deadline_hours: float = Field(
-        24, gt=0, description="a send not possible this long after it was due expires"
+        24,
+        gt=0,
+        le=24 * 365,  # a date this far out still fits in a datetime (fuzzing found the overflow)
+        description="a send not possible this long after it was due expires",
     )
 
     @field_validator("timezone")

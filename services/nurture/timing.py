@@ -18,7 +18,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 WEEKDAYS: frozenset[int] = frozenset({1, 2, 3, 4, 5})
 """ISO weekdays Monday to Friday."""
@@ -34,13 +43,29 @@ def _check_days(days: Collection[int]) -> None:
         raise ValueError(f"days are ISO weekdays from 1 (Monday) to 7 (Sunday), not {wrong}")
 
 
+# JSON Schema's "time" format is RFC 3339's full-time, which has a UTC offset; these are
+# local wall times without one (what the API takes and answers, e.g. "09:00:00").
+LOCAL_TIME_SCHEMA: dict[str, Any] = {
+    "format": "partial-time",
+    "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$",
+}
+
+
 class SendWindow(BaseModel):
     """The local hours and days in which marketing email may go out: `[start, end)` local."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: time = Field(time(9, 0), description="local time the window opens (inclusive)")
-    end: time = Field(time(17, 0), description="local time the window closes (exclusive)")
+    start: time = Field(
+        time(9, 0),
+        description="local time the window opens (inclusive)",
+        json_schema_extra=LOCAL_TIME_SCHEMA,
+    )
+    end: time = Field(
+        time(17, 0),
+        description="local time the window closes (exclusive)",
+        json_schema_extra=LOCAL_TIME_SCHEMA,
+    )
     days: set[int] = Field(
         default_factory=lambda: set(WEEKDAYS),
         description="ISO weekdays on which the window opens (1 = Monday ... 7 = Sunday)",
@@ -196,16 +221,19 @@ def parse_duration(value: str | int | timedelta) -> timedelta:
     Raises ValueError with a message that says what is accepted. Months and years are
     refused (their length varies); negative durations and durations over 10 years too.
     """
-    if isinstance(value, timedelta):
-        result = value
-    elif isinstance(value, bool):
-        raise ValueError(f"a duration is required, not {value!r}; {_EXAMPLES}")
-    elif isinstance(value, int):
-        result = timedelta(seconds=value)
-    elif isinstance(value, str):
-        result = _parse_text(value)
-    else:
-        raise ValueError(f"a duration is required, not {type(value).__name__}; {_EXAMPLES}")
+    try:
+        if isinstance(value, timedelta):
+            result = value
+        elif isinstance(value, bool):
+            raise ValueError(f"a duration is required, not {value!r}; {_EXAMPLES}")
+        elif isinstance(value, int):
+            result = timedelta(seconds=value)
+        elif isinstance(value, str):
+            result = _parse_text(value)
+        else:
+            raise ValueError(f"a duration is required, not {type(value).__name__}; {_EXAMPLES}")
+    except OverflowError:  # beyond what timedelta holds (found by fuzzing)
+        raise ValueError(f"a duration of at most 10 years (3650 days), got {value!r}") from None
     if result < timedelta(0):
         raise ValueError(f"a duration cannot be negative, got {value!r}")
     if result > MAX_DURATION:
@@ -245,8 +273,37 @@ def _duration(value: Any) -> Any:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-"""A pydantic field type accepting everything `parse_duration` does."""
+def format_duration(value: timedelta) -> str:
+    """ISO 8601 in days and time (`P400D`, `PT1H30M`, `P1DT0.5S`), never years or months,
+    which `parse_duration` refuses: pydantic's own `P1Y35D` did not read back in (nor is
+    it an RFC 3339 duration; found by fuzzing)."""
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    second = f"{seconds}.{value.microseconds:06d}".rstrip("0").rstrip(".")
+    time = "".join(
+        f"{n}{unit}"
+        for n, unit in ((hours, "H"), (minutes, "M"), (second, "S"))
+        if n not in (0, "0")
+    )
+    days = f"{value.days}D" if value.days else ""
+    return f"P{days}T{time}" if time else f"P{days or '0D'}"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "examples": ["P1D", "PT3H", "90m", "2h", "3d"]},
+                {"type": "integer", "minimum": 0, "description": "seconds"},
+            ]
+        }
+    ),
+]
+"""A pydantic field type accepting everything `parse_duration` does, written back as
+ISO 8601 days and time."""
 
 
 class CapRule(BaseModel):
@@ -254,7 +311,7 @@ class CapRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max: int = Field(ge=1, description="sends allowed in any rolling period of `per`")
+    max: int = Field(ge=1, le=1_000_000, description="sends allowed in any rolling period of `per`")
     per: Duration = Field(description="the rolling period, e.g. 'P1D', 'P7D', '24h'")
 
     @field_validator("per")

@@ -25,9 +25,10 @@ from services.reporting import volume as volume_report
 from services.reporting.period import Breakdown, CohortUnit, Period
 from shared.auth import api_workspace
 from shared.events import utcnow
+from shared.web import CSV_OR_JSON
 from shared.workspaces import WorkspaceInfo
 
-router = APIRouter(prefix="/v1", tags=["reports"])
+router = APIRouter(prefix="/v1", tags=["reports"], responses=CSV_OR_JSON)
 Workspace = Annotated[WorkspaceInfo, Depends(api_workspace)]
 MAX_DAYS = 3660
 
@@ -64,7 +65,7 @@ def report_params(
 ) -> Report:
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise HTTPException(400, f"tz: {tz!r} is not an IANA time zone") from None
     if end < start:
         raise HTTPException(400, "end: must not be before start")

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, BeforeValidator, Field
 
 from services.scoring import leads, lifecycle, registry, rules, store
 from services.scoring.config import ScoringConfig
@@ -19,6 +20,21 @@ from shared.privacy import normalize_email
 from shared.workspaces import WorkspaceInfo
 
 router = APIRouter(prefix="/v1")
+
+
+def _iso_only(value: Any) -> Any:
+    """A query's date-time must be ISO 8601: pydantic would also read a number as a Unix
+    time, which the documented `date-time` format does not allow (found by schemathesis)."""
+    if isinstance(value, str) and value.strip() and value.strip()[0] in "+-.0123456789":
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("an ISO 8601 date-time is expected, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
 Workspace = Annotated[WorkspaceInfo, Depends(api_workspace)]
 Stage = Literal[
     "subscriber", "lead", "mql", "sql", "opportunity", "customer", "disqualified", "recycled"
@@ -135,8 +151,8 @@ async def list_leads(
     stage: Stage | None = None,
     min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
     max_score: Annotated[int | None, Query(ge=0, le=100)] = None,
-    updated_since: datetime | None = None,
-    updated_before: datetime | None = None,
+    updated_since: IsoDatetime | None = None,
+    updated_before: IsoDatetime | None = None,
     email: str | None = None,
     user_id: str | None = None,
     anonymous_id: str | None = None,
@@ -189,7 +205,7 @@ async def get_timeline(
     workspace: Workspace,
     lead_id: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: datetime | None = None,
+    before: IsoDatetime | None = None,
 ) -> list[TimelineItem]:
     async with request.app.state.runtime.sessions() as session:
         live = await leads.live_id(session, workspace.id, lead_id)
@@ -247,7 +263,9 @@ async def move_lead(request: Request, workspace: Workspace, lead_id: str, move: 
 async def list_changes(
     request: Request,
     workspace: Workspace,
-    after_id: Annotated[int, Query(ge=0, description="the last id you have")] = 0,
+    after_id: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="the last id you have (a bigint)")
+    ] = 0,
     lead_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[LifecycleChange]:
@@ -274,7 +292,16 @@ async def put_config(
         if config.model_version is not None:
             known = {m.version for m in await registry.listing(session, workspace.id)}
             if config.model_version not in known:
-                raise HTTPException(422, f"model_version: no model {config.model_version!r}")
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": "unknown_model",
+                            "loc": ("body", "model_version"),
+                            "msg": f"no model {config.model_version!r} for this workspace",
+                            "input": config.model_version,
+                        }
+                    ]
+                )
         await store.save_config(session, workspace.id, config)
     return config
 

@@ -6,12 +6,13 @@ never saved one gets these defaults. Validation errors name the field at fault.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.scoring.rules import RuleSet
 
+MAX_DAYS = 3650
 ForwardStage = Literal["lead", "mql", "sql", "opportunity", "customer"]
 
 
@@ -49,10 +50,15 @@ class ScoringConfig(BaseModel):
     score_change_to_publish: int = Field(
         5, ge=1, le=100, description="publish lead.scored when the score moved this much"
     )
+    # Upper bounds keep `stage_entered_at + limit` inside datetime's range: an unbounded value
+    # crashed the maintenance job for every workspace (found by schemathesis).
     mql_sla_hours: float = Field(
-        48, gt=0, description="an MQL sales has not acted on for this long is stalled"
+        48,
+        gt=0,
+        le=MAX_DAYS * 24,
+        description="an MQL sales has not acted on for this long is stalled",
     )
-    stage_max_days: dict[ForwardStage, float] = Field(
+    stage_max_days: dict[ForwardStage, Annotated[float, Field(gt=0, le=MAX_DAYS)]] = Field(
         default_factory=_stage_limits,
         description="a lead in one of these stages longer than this is stalled",
     )

@@ -171,7 +171,8 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
                     )
                 ).text
                 assert csv_text.splitlines()[0] == (
-                    "stage,reached,conversion_from_previous,conversion_from_top"
+                    "stage,reached,conversion_from_previous,conversion_from_top,"
+                    "converted,in_progress,lost,window_days"
                 )
                 assert csv_text.splitlines()[3].startswith("mql,1,1.0,1.0")
                 speed = (await bi.get("/v1/velocity", params=days)).json()["measures"]

@@ -137,6 +137,9 @@ async def load(database: str, ws: str, leads: int, touches_per_lead: int, seed: 
                         None,
                     )
                 )
+    # In the order a live system writes them: by time.
+    lead_rows.sort(key=lambda r: r[11])  # first_touch_at
+    touch_rows.sort(key=lambda r: r[3])
     conn = await asyncpg.connect(_pg(database))
     try:
         columns = ["workspace_id", "lead_id", *(f"{s}_at" for s in STAGES), "disqualified_at"]
@@ -183,9 +186,9 @@ async def load(database: str, ws: str, leads: int, touches_per_lead: int, seed: 
             SELECT DISTINCT ON (workspace_id, key) workspace_id, key, at, id::text, source,
                    medium, campaign
               FROM reporting.touches ORDER BY workspace_id, key, at, id::text;
-            ANALYZE;
             """
         )
+        await conn.execute("VACUUM ANALYZE")  # as autovacuum would, in time
     finally:
         await conn.close()
     return len(touch_rows)

@@ -11,9 +11,6 @@ A lead with no UTM touch before converting gives its last-touch and linear credi
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -27,37 +24,64 @@ MODELS = ("first_touch", "last_touch", "linear")
 DIMENSIONS = ("source", "campaign")
 
 
-@dataclass(frozen=True)
-class Touch:
-    at: datetime
-    id: str
-    source: str
-    campaign: str | None
-
-
-@dataclass
-class Conversion:
-    stage: str
-    first: dict[str, str]  # dimension -> the first touch's label
-    touches: list[Touch]  # UTM touches at or before the conversion
-
-
-def credit(conversions: Iterable[Conversion]) -> list[dict[str, Any]]:
-    """Rows (stage, model, dimension, value, credit, share) from each lead's touches."""
-    credits: dict[tuple[str, str, str, str], float] = defaultdict(float)
+async def attribution(
+    session: AsyncSession, workspace_id: str, period: Period
+) -> list[dict[str, Any]]:
+    """Rows (stage, model, dimension, value, credit, share), summed in PostgreSQL."""
+    converting = " UNION ALL ".join(
+        f"SELECT '{s}' AS stage, l.lead_id, l.{s}_at AS at,"
+        f" CASE WHEN l.first_touch_at IS NULL THEN '{NO_TOUCH}'"
+        f" ELSE coalesce(l.source, '{NO_VALUE}') END AS first_source,"
+        f" CASE WHEN l.first_touch_at IS NULL THEN '{NO_TOUCH}'"
+        f" ELSE coalesce(l.campaign, '{NO_VALUE}') END AS first_campaign"
+        f" FROM reporting.leads l WHERE {LIVE} AND l.{s}_at >= :start AND l.{s}_at < :end"
+        for s in STAGES
+    )
+    per_dimension = []
+    for dim in DIMENSIONS:
+        value = f"coalesce(t.{dim}, '{NO_VALUE}')"
+        per_dimension += [
+            f"SELECT stage, 'first_touch', '{dim}', first_{dim}, count(*)::float8 FROM c"
+            " GROUP BY 1, 4",
+            f"SELECT stage, 'last_touch', '{dim}', {value}, count(*)::float8"
+            " FROM t WHERE t.last GROUP BY 1, 4",
+            f"SELECT stage, 'linear', '{dim}', {value}, sum(1.0 / t.n)::float8"
+            " FROM t GROUP BY 1, 4",
+            f"SELECT c.stage, m.model, '{dim}', '{NO_VALUE}', count(*)::float8"
+            " FROM c CROSS JOIN (VALUES ('last_touch'), ('linear')) m(model)"
+            " WHERE NOT EXISTS"
+            " (SELECT 1 FROM t WHERE t.stage = c.stage AND t.lead_id = c.lead_id)"
+            " GROUP BY 1, 2",
+        ]
+    rows = await session.execute(
+        text(
+            f"""
+            WITH c AS MATERIALIZED ({converting}),
+            t AS MATERIALIZED (
+                SELECT c.stage, c.lead_id, t.source, t.campaign,
+                       count(*) OVER w AS n,
+                       row_number() OVER (w ORDER BY t.at DESC, t.id::text DESC) = 1 AS last
+                  FROM c
+                  JOIN reporting.lead_keys k ON k.workspace_id = :ws AND k.lead_id = c.lead_id
+                  JOIN reporting.touches t ON t.workspace_id = :ws AND t.key = k.key
+                       AND t.source IS NOT NULL AND t.at <= c.at
+                WINDOW w AS (PARTITION BY c.stage, c.lead_id)
+            )
+            SELECT * FROM ({" UNION ALL ".join(per_dimension)}) x
+            UNION ALL SELECT stage, '', '', '', count(*) FROM c GROUP BY 1
+            """
+        ),
+        {"ws": workspace_id, "start": period.start, "end": period.end},
+    )
+    credits: dict[tuple[str, str, str, str], float] = {}
     converted: dict[str, int] = defaultdict(int)
-    for c in conversions:
-        converted[c.stage] += 1
-        ordered = sorted(c.touches, key=lambda t: (t.at, t.id))
-        for dim in DIMENSIONS:
-            credits[(c.stage, "first_touch", dim, c.first[dim])] += 1
-            if not ordered:
-                credits[(c.stage, "last_touch", dim, NO_VALUE)] += 1
-                credits[(c.stage, "linear", dim, NO_VALUE)] += 1
-                continue
-            credits[(c.stage, "last_touch", dim, _label(ordered[-1], dim))] += 1
-            for t in ordered:
-                credits[(c.stage, "linear", dim, _label(t, dim))] += 1 / len(ordered)
+    for stage, model, dim, value, amount in rows:
+        if model:
+            credits[(stage, model, dim, value)] = credits.get(
+                (stage, model, dim, value), 0.0
+            ) + float(amount)
+        else:
+            converted[stage] = int(amount)
     order = {s: i for i, s in enumerate(STAGES)} | {m: i for i, m in enumerate(MODELS)}
     return [
         {
@@ -72,42 +96,3 @@ def credit(conversions: Iterable[Conversion]) -> list[dict[str, Any]]:
             credits.items(), key=lambda kv: (order[kv[0][0]], order[kv[0][1]], kv[0][2], kv[0][3])
         )
     ]
-
-
-def _label(t: Touch, dimension: str) -> str:
-    value = t.source if dimension == "source" else t.campaign
-    return value or NO_VALUE
-
-
-async def attribution(
-    session: AsyncSession, workspace_id: str, period: Period
-) -> list[dict[str, Any]]:
-    converting = " UNION ALL ".join(
-        f"SELECT '{s}' AS stage, l.lead_id, l.{s}_at AS at, l.first_touch_at, l.source,"
-        f" l.campaign FROM reporting.leads l WHERE {LIVE}"
-        f" AND l.{s}_at >= :start AND l.{s}_at < :end"
-        for s in STAGES
-    )
-    rows = await session.execute(
-        text(
-            f"SELECT c.stage, c.lead_id, c.first_touch_at, c.source, c.campaign,"
-            f" t.at, t.id, t.source, t.campaign FROM ({converting}) c"
-            " LEFT JOIN reporting.lead_keys k"
-            " ON k.workspace_id = :ws AND k.lead_id = c.lead_id"
-            " LEFT JOIN reporting.touches t ON t.workspace_id = :ws AND t.key = k.key"
-            " AND t.source IS NOT NULL AND t.at <= c.at"
-        ),
-        {"ws": workspace_id, "start": period.start, "end": period.end},
-    )
-    found: dict[tuple[str, str], Conversion] = {}
-    for stage, lead, first_at, source, campaign, at, tid, t_source, t_campaign in rows:
-        c = found.get((stage, lead))
-        if c is None:
-            first = {
-                "source": NO_TOUCH if first_at is None else source or NO_VALUE,
-                "campaign": NO_TOUCH if first_at is None else campaign or NO_VALUE,
-            }
-            c = found[(stage, lead)] = Conversion(stage, first, [])
-        if at is not None:
-            c.touches.append(Touch(at, str(tid), t_source, t_campaign))
-    return credit(found.values())

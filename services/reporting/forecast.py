@@ -70,15 +70,18 @@ async def forecast(
             reached += int(n)
             if days is not None:
                 times += [int(days)] * int(n)
+        # A lead open longer than every observed conversion time has no chance left
+        # (F(a) = 1): only younger ones are read.
         pipeline = await session.execute(
             text(
                 f"SELECT floor(extract(epoch FROM :as_of - {f}) / 86400)::int, count(*)"
                 f" FROM reporting.leads l WHERE {LIVE} AND {f} <= :as_of"
+                f" AND {f} > :as_of - make_interval(days => :oldest)"
                 f" AND ({t} <= :as_of) IS NOT TRUE"
                 f" AND (l.disqualified_at BETWEEN {f} AND :as_of) IS NOT TRUE"
                 f" AND (l.recycled_at BETWEEN {f} AND :as_of) IS NOT TRUE GROUP BY 1"
             ),
-            params,
+            params | {"oldest": (max(times) if times else 0) + 1},
         )
         ages = {int(age): int(n) for age, n in pipeline}
         p = len(times) / reached if reached else 0.0

@@ -51,9 +51,8 @@ def group_sql(breakdown: Breakdown | None, unit: CohortUnit = "month") -> tuple[
         # A lead counts in every sequence it was ever enrolled in.
         return (
             f"coalesce(en.sequence_id, '{NO_VALUE}')",
-            " LEFT JOIN (SELECT DISTINCT workspace_id, lead_id, sequence_id"
-            " FROM reporting.enrollments) en"
-            " ON en.workspace_id = l.workspace_id AND en.lead_id = l.lead_id",
+            " LEFT JOIN (SELECT DISTINCT lead_id, sequence_id FROM reporting.enrollments"
+            " WHERE workspace_id = :ws) en ON en.lead_id = l.lead_id",
         )
     return "''", ""
 

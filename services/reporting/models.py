@@ -87,7 +87,7 @@ lead_keys = Table(
     Column("workspace_id", String, primary_key=True),
     Column("key", String, primary_key=True),
     Column("lead_id", String, nullable=False),
-    Index("ix_lead_keys_lead", "workspace_id", "lead_id"),
+    Index("ix_lead_keys_lead", "workspace_id", "lead_id", postgresql_include=["key"]),
 )
 
 # Every touchpoint once (its id makes replays harmless), under its strongest identity key,
@@ -110,6 +110,7 @@ touches = Table(
         "key",
         "at",
         postgresql_where=text("source IS NOT NULL"),
+        postgresql_include=["source", "campaign", "id"],
     ),
 )
 

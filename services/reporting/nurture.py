@@ -26,6 +26,11 @@ _COUNTS = """
         AS unsubscribed,
     count(*) FILTER (WHERE s.bounced_at IS NOT NULL) AS bounced
 """
+# Leads whose enrollment in a sequence reached its goal (one hash join, not a probe per send).
+_GOALS = (
+    "SELECT DISTINCT e.lead_id, e.sequence_id FROM reporting.enrollments e"
+    f" WHERE e.workspace_id = :ws AND {GOAL}"
+)
 _SENDS = """
     FROM reporting.email_sends s
     WHERE s.workspace_id = :ws AND s.sequence_id IS NOT NULL
@@ -41,12 +46,17 @@ async def nurture(session: AsyncSession, workspace_id: str, period: Period) -> l
             f"""
             SELECT s.sequence_id, s.step_id, coalesce(s.variant_id, '') AS variant_id,
                    count(DISTINCT s.lead_id) AS enrolled,
-                   count(DISTINCT s.lead_id) FILTER (WHERE EXISTS (
-                       SELECT 1 FROM reporting.enrollments e
-                        WHERE e.workspace_id = s.workspace_id AND e.lead_id = s.lead_id
-                          AND e.sequence_id = s.sequence_id AND {GOAL})) AS reached_goal,
+                   count(DISTINCT s.lead_id) FILTER (WHERE g.lead_id IS NOT NULL)
+                       AS reached_goal,
                    {_COUNTS}
-            {_SENDS}
+            {
+                _SENDS.replace(
+                    "WHERE",
+                    f"LEFT JOIN ({_GOALS}) g ON g.lead_id = s.lead_id"
+                    " AND g.sequence_id = s.sequence_id WHERE",
+                    1,
+                )
+            }
             GROUP BY 1, 2, 3
             """
         ),

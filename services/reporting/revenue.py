@@ -87,41 +87,53 @@ async def revenue(
     inside = "l.{0}_at >= :start AND l.{0}_at < :end"
     value = "coalesce(l.won_amount, l.opportunity_amount)"
     params = {"ws": workspace_id, "start": period.start, "end": period.end, "tz": period.zone}
+    groups = [group_sql(dim, unit)[0] for dim in DIMENSIONS]  # type: ignore[arg-type]
+    # One pass over the period's leads for every dimension (and the total).
+    rows = await session.execute(
+        text(
+            f"SELECT {', '.join(f'{g} AS g{i}' for i, g in enumerate(groups))},"
+            f" {', '.join(f'grouping({g})' for g in groups)},"
+            f" count(*) FILTER (WHERE {inside.format('subscriber')}),"
+            f" count(*) FILTER (WHERE {inside.format('mql')}),"
+            f" count(*) FILTER (WHERE {inside.format('customer')}),"
+            f" sum({value}) FILTER (WHERE {inside.format('customer')}),"
+            f" count({value}) FILTER (WHERE {inside.format('customer')})"
+            f" FROM reporting.leads l WHERE {LIVE} AND {ACTIVE}"
+            f" GROUP BY GROUPING SETS ((), {', '.join(f'({g})' for g in groups)})"
+        ),
+        params,
+    )
+    found: dict[str | None, dict[str, tuple[int, int, int, float, int]]] = {
+        dim: {} for dim in (None, *DIMENSIONS)
+    }
+    n = len(DIMENSIONS)
+    for row in rows:
+        grouped = [i for i in range(n) if row[n + i] == 0]
+        dim = DIMENSIONS[grouped[0]] if grouped else None
+        leads, mqls, customers, total, priced = row[2 * n :]
+        found[dim][row[grouped[0]] if grouped else ""] = (
+            int(leads),
+            int(mqls),
+            int(customers),
+            float(total or 0),
+            int(priced),
+        )
+    for campaign in costs:
+        found["campaign"].setdefault(campaign, (0, 0, 0, 0.0, 0))
     out = []
     for dim in (None, *DIMENSIONS):
-        group, _ = group_sql(dim, unit)  # type: ignore[arg-type]
-        rows = await session.execute(
-            text(
-                f"SELECT {group}, count(*) FILTER (WHERE {inside.format('subscriber')}),"
-                f" count(*) FILTER (WHERE {inside.format('mql')}),"
-                f" count(*) FILTER (WHERE {inside.format('customer')}),"
-                f" sum({value}) FILTER (WHERE {inside.format('customer')}),"
-                f" count({value}) FILTER (WHERE {inside.format('customer')})"
-                f" FROM reporting.leads l WHERE {LIVE} AND {ACTIVE}"
-                " GROUP BY 1"
-            ),
-            params,
-        )
-        found = {
-            g: (int(leads), int(mqls), int(customers), float(total or 0), int(priced))
-            for g, leads, mqls, customers, total, priced in rows
-        }
-        if dim == "campaign":
-            for campaign in costs:
-                found.setdefault(campaign, (0, 0, 0, 0.0, 0))
-        for g in sorted(found):
-            leads, mqls, customers, total, priced = found[g]
+        for g in sorted(found[dim]):
+            leads, mqls, customers, total, priced = found[dim][g]
             if not (leads or mqls or customers) and (dim != "campaign" or g not in costs):
                 continue
-            cost = (
-                costs.get(g)
-                if dim == "campaign"
-                else (sum(costs.values()) if dim is None and costs else None)
-            )
+            if dim == "campaign":
+                cost = costs.get(g)
+            else:
+                cost = sum(costs.values()) if dim is None and costs else None
             out.append(
                 {
                     "dimension": dim or "all",
-                    "value": g if dim else "",
+                    "value": g,
                     "leads": leads,
                     "mqls": mqls,
                     "customers": customers,

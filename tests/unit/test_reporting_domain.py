@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.reporting.attribution import Conversion, Touch, credit
 from services.reporting.cohorts import age_of
 from services.reporting.forecast import expected
 from services.reporting.funnel import shape
@@ -55,28 +54,6 @@ def test_a_bucket_never_spans_two_local_days(zone: str) -> None:
         bucket = bucket_of(at)
         assert bucket <= at < bucket + timedelta(minutes=15)
         assert bucket.astimezone(tz).date() == at.astimezone(tz).date()
-
-
-def test_linear_credit_is_shared_and_sums_to_the_conversions() -> None:
-    touches = [
-        Touch(AT, "1", "google", "spring"),
-        Touch(AT + timedelta(days=1), "2", "news", None),
-        Touch(AT + timedelta(days=2), "3", "google", "spring"),
-    ]
-    rows = credit(
-        [
-            Conversion("mql", {"source": "google", "campaign": "spring"}, touches),
-            Conversion("mql", {"source": "(unknown)", "campaign": "(unknown)"}, []),
-        ]
-    )
-    got = {(r["model"], r["dimension"], r["value"]): r["credit"] for r in rows}
-    assert got[("linear", "source", "google")] == round(2 / 3, 4)
-    assert got[("linear", "source", "news")] == round(1 / 3, 4)
-    assert got[("linear", "campaign", "(none)")] == round(1 + 1 / 3, 4)
-    assert got[("last_touch", "source", "google")] == 1
-    assert got[("first_touch", "source", "(unknown)")] == 1
-    for model in ("first_touch", "last_touch", "linear"):
-        assert sum(r["credit"] for r in rows if r["model"] == model) == pytest.approx(4)
 
 
 def test_a_campaign_cost_is_spread_over_its_days() -> None:

@@ -59,7 +59,13 @@ def upgrade() -> None:
         sa.Column("lead_id", sa.String, nullable=False),
         schema=schema,
     )
-    op.create_index("ix_lead_keys_lead", "lead_keys", ["workspace_id", "lead_id"], schema=schema)
+    op.create_index(  # attribution: a lead's keys, read from the index alone
+        "ix_lead_keys_lead",
+        "lead_keys",
+        ["workspace_id", "lead_id"],
+        schema=schema,
+        postgresql_include=["key"],
+    )
     op.create_table(
         "touches",
         sa.Column("id", sa.Uuid, primary_key=True),
@@ -78,6 +84,7 @@ def upgrade() -> None:
         ["workspace_id", "key", "at"],
         schema=schema,
         postgresql_where=sa.text("source IS NOT NULL"),
+        postgresql_include=["source", "campaign", "id"],
     )
     op.create_table(
         "key_touches",

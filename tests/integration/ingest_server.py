@@ -35,6 +35,7 @@ class IngestServer:
     topics: Topics
     env: dict[str, str]
     log: Path
+    pid: int = 0
 
     def run_cli(self, *args: str) -> str:
         """Run the `leadflow` command against this server's topics; its standard output."""
@@ -97,7 +98,7 @@ async def service_server(
         **settings,
     }
     proc, log = _spawn(service, port, env)
-    server = IngestServer(f"http://127.0.0.1:{port}", topics, env, log)
+    server = IngestServer(f"http://127.0.0.1:{port}", topics, env, log, proc.pid)
     try:
         async with httpx.AsyncClient(base_url=server.url) as client:
 

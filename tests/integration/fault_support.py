@@ -75,8 +75,30 @@ def require_local_servers() -> None:
         pytest.skip("needs the Kafka broker that deploy/local/with-test-infra.sh runs")
 
 
-async def server(name: str, action: str) -> None:
-    """`deploy/local/<name>.sh <action>` (postgres|kafka, start|stop), waiting for it."""
+async def server(name: str, action: str, within: float = 150) -> int:
+    """`deploy/local/<name>.sh <action>` (postgres|kafka, start|stop), waiting for it; how
+    many tries it took.
+
+    A start is tried again while it fails, up to `within` seconds: the test ports lie in
+    Linux's ephemeral range, so a client reconnecting in a loop while the server is away
+    can connect to itself on the server's port (seen here: 127.0.0.1:59106 ->
+    127.0.0.1:59106), which holds the port until that connection times out and the bind
+    fails meanwhile."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            await _run_script(name, action)
+            return tries
+        except AssertionError:
+            if action != "start" or loop.time() > deadline:
+                raise
+            await asyncio.sleep(3)
+
+
+async def _run_script(name: str, action: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         str(ROOT / "deploy" / "local" / f"{name}.sh"),
         action,
@@ -86,7 +108,16 @@ async def server(name: str, action: str) -> None:
         stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()
-    assert proc.returncode == 0, f"{name}.sh {action} failed:\n{out.decode(errors='replace')}"
+    if proc.returncode != 0:
+        ss = await asyncio.create_subprocess_exec(
+            "ss", "-tan", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        )
+        sockets = (await ss.communicate())[0].decode()
+        port = os.environ.get("LEADFLOW_KAFKA_PORT" if name == "kafka" else "LEADFLOW_PG_PORT")
+        held = "\n".join(line for line in sockets.splitlines() if f":{port} " in line)
+        raise AssertionError(
+            f"{name}.sh {action} failed:\n{out.decode(errors='replace')}\nport {port}:\n{held}"
+        )
 
 
 @contextlib.asynccontextmanager

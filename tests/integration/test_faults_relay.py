@@ -14,7 +14,7 @@ import random
 import signal
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -69,14 +69,21 @@ def became_mql(ws: str, n: int) -> Envelope:
 
 
 async def commit_transitions(
-    engine: AsyncEngine, schema: TestSchema, topic: str, events: list[Envelope]
+    engine: AsyncEngine,
+    schema: TestSchema,
+    topic: str,
+    events: list[Envelope],
+    committed: list[int],
+    pause: float,
 ) -> None:
-    """A few transitions per transaction, as scoring's batches commit them."""
+    """A few transitions per transaction, as scoring's batches commit them, spread over
+    the kills; `committed[0]` counts them."""
     sessions = create_session_factory(engine)
     for start in range(0, len(events), 5):
         async with schema.uow(sessions) as uow:
             await uow.emit(topic, *events[start : start + 5])
-        await asyncio.sleep(0.005)
+        committed[0] += len(events[start : start + 5])
+        await asyncio.sleep(pause)
 
 
 @pytest.mark.parametrize(
@@ -96,18 +103,30 @@ async def test_relay_killed_during_mql_transitions_publishes_all_and_enrolls_eac
         nurture = Nurture(nurture_engine, topics.email_events)
         ws, seq_id = await workspace_with_sequence(nurture, DEFINITION)
         transitions = [became_mql(ws, n) for n in range(size.events)]
+        committed = [0]
+        # About three seconds of transitions per kill (a relay takes a second or two to start).
+        pause = 3 * size.kills / (size.events / 5)
         committing = asyncio.create_task(
-            commit_transitions(engine, schema, topics.lead_events, transitions)
+            commit_transitions(engine, schema, topics.lead_events, transitions, committed, pause)
         )
+
+        async def published() -> int:
+            return committed[0] - await schema.count(engine, schema.outbox)
+
         rng = random.Random(size.kills)
-        kills = 0
+        kills = killed_mid_stream = 0
         try:
             while kills < size.kills:
                 proc = spawn(RELAY, "--schema", schema.name, "--batch-size", "20")
-                await asyncio.sleep(rng.uniform(0.3, 1.5))  # start-up, then some publishing
+                before = await published()
+                await wait_for(
+                    lambda b=before: _more(published, b), within=60, what="the relay to publish"
+                )
+                await asyncio.sleep(rng.uniform(0, 0.3))
                 proc.send_signal(signal.SIGKILL)
                 assert await wait_exit(proc) == -signal.SIGKILL
                 kills += 1
+                killed_mid_stream += await schema.count(engine, schema.outbox) > 0
             await committing
         finally:
             committing.cancel()
@@ -139,6 +158,7 @@ async def test_relay_killed_during_mql_transitions_publishes_all_and_enrolls_eac
         f"relay-kills[{size.name}]",
         transitions=len(transitions),
         kills=kills,
+        kills_with_rows_waiting=killed_mid_stream,
         outbox_left_after_kills=left_after_kills,
         published=len(published),
         published_again=len(published) - len(published_ids),
@@ -150,6 +170,10 @@ async def test_relay_killed_during_mql_transitions_publishes_all_and_enrolls_eac
     assert len(leads) == size.events
     assert max(leads.values()) == 1
     assert kills == size.kills
+
+
+async def _more(count: Callable[[], Awaitable[int]], than: int) -> bool:
+    return await count() > than
 
 
 async def _drained(engine: AsyncEngine, schema: TestSchema) -> bool:

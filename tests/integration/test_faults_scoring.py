@@ -57,14 +57,16 @@ from tests.integration.support import (
 )
 
 SCORING = "tests.integration.procs.scoring"
-EVENTS_PER_PERSON = 16  # about, in simulate()'s journeys
+EVENTS_PER_PERSON = 14  # fewer than simulate()'s journeys average, so there are enough
 
 
 def stream(events: int, seed: int) -> list[Envelope]:
     sim = simulate(
         max(1, events // EVENTS_PER_PERSON), seed=seed, end=datetime(2026, 4, 1, tzinfo=UTC)
     )
-    return envelopes_of(sim.messages, f"ws_fault_{seed}")[:events]
+    envelopes = envelopes_of(sim.messages, f"ws_fault_{seed}")[:events]
+    assert len(envelopes) == events, "simulate() made fewer events than asked for"
+    return envelopes
 
 
 async def send(bootstrap: str, topic: str, envelopes: Sequence[Envelope], chunk: int = 500) -> int:

@@ -2,10 +2,10 @@
 
 Three worker processes (tests/integration/procs/delivery.py: the real delivery loop, real
 SMTP to aiosmtpd) share the due sends of one schema. In each round one dies before an SMTP
-call, one right after the server accepted a message (before the result is recorded), and
-the one that gets the send the server leaves hanging is killed while it waits (an SMTP
-time-out in progress). Between rounds the restart rule (`recover_interrupted`) runs as it
-would once the claims are old enough. One address is refused with a 550.
+call, one right after the server accepted a message (before the result is recorded); then
+the third gets a send the server leaves hanging and is killed while it waits (an SMTP
+time-out in progress). Between rounds the dead workers' claims are aged past the abandonment
+limit and the restart rule (`recover_interrupted`) runs. One address is refused with a 550.
 
 Each worker keeps one SMTP connection: with several, a kill would also cut other
 transactions in the middle of DATA, whose outcome is unknown and which are, by design,
@@ -216,10 +216,6 @@ async def _due_send(nurture: Nurture, ws: str, n: int, to: str) -> None:
     now = datetime.now(UTC)
     await nurture.lead(ws, f"ld_{n}", to)
     await nurture.send(ws, f"ld_{n}", due=now, deadline=now + timedelta(days=1))
-
-
-async def _queued(workers: Workers) -> int:
-    return (await statuses(workers.nurture))["queued"]
 
 
 async def _settled(nurture: Nurture, n: int) -> bool:

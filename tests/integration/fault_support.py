@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.registry import SERVICES
 from shared.db import create_engine
 from shared.db.migrations import upgrade
-from tests.integration.support import ROOT
+from tests.integration.support import ROOT, committed_offsets
 
 # Every test's figures, printed again at the end of the run (conftest's terminal summary).
 FIGURES: list[tuple[str, dict[str, Any]]] = []
@@ -139,6 +141,19 @@ async def fresh_database(database_url: str, service: str) -> AsyncIterator[tuple
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text(f'drop database "{name}" with (force)'))
         await admin.dispose()
+
+
+async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    """A group's committed offsets, asked again while Kafka answers with a retriable error
+    (a fresh broker has no group coordinator for its first seconds)."""
+    for _ in range(60):
+        try:
+            return await committed_offsets(bootstrap, group)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            await asyncio.sleep(0.5)
+    return await committed_offsets(bootstrap, group)
 
 
 def rss_bytes(pid: int) -> int:

@@ -32,10 +32,9 @@ from shared.bus import (
 )
 from shared.db import UnitOfWork, create_session_factory
 from shared.events import Envelope, Topics
-from tests.integration.fault_support import Size, figures, fresh_database, sizes
+from tests.integration.fault_support import Size, committed, figures, fresh_database, sizes
 from tests.integration.support import (
     TestSchema,
-    committed_offsets,
     read_events,
     spawn,
     terminate,
@@ -73,16 +72,16 @@ async def commit_transitions(
     schema: TestSchema,
     topic: str,
     events: list[Envelope],
-    committed: list[int],
+    emitted: list[int],
     pause: float,
 ) -> None:
     """A few transitions per transaction, as scoring's batches commit them, spread over
-    the kills; `committed[0]` counts them."""
+    the kills; `emitted[0]` counts them."""
     sessions = create_session_factory(engine)
     for start in range(0, len(events), 5):
         async with schema.uow(sessions) as uow:
             await uow.emit(topic, *events[start : start + 5])
-        committed[0] += len(events[start : start + 5])
+        emitted[0] += len(events[start : start + 5])
         await asyncio.sleep(pause)
 
 
@@ -103,15 +102,15 @@ async def test_relay_killed_during_mql_transitions_publishes_all_and_enrolls_eac
         nurture = Nurture(nurture_engine, topics.email_events)
         ws, seq_id = await workspace_with_sequence(nurture, DEFINITION)
         transitions = [became_mql(ws, n) for n in range(size.events)]
-        committed = [0]
+        emitted = [0]
         # About three seconds of transitions per kill (a relay takes a second or two to start).
         pause = 3 * size.kills / (size.events / 5)
         committing = asyncio.create_task(
-            commit_transitions(engine, schema, topics.lead_events, transitions, committed, pause)
+            commit_transitions(engine, schema, topics.lead_events, transitions, emitted, pause)
         )
 
         async def published() -> int:
-            return committed[0] - await schema.count(engine, schema.outbox)
+            return emitted[0] - await schema.count(engine, schema.outbox)
 
         rng = random.Random(size.kills)
         kills = killed_mid_stream = 0
@@ -192,7 +191,7 @@ async def _enroll_from_topic(
             await enrollment.apply_events(uow, envelopes, topic=topics.email_events)
 
     async def consumed() -> bool:
-        return sum((await committed_offsets(bootstrap, group)).values()) >= records
+        return sum((await committed(bootstrap, group)).values()) >= records
 
     producer = create_producer(bootstrap, client_id="test")
     await producer.start()

@@ -42,10 +42,10 @@ from shared.bus import (
 )
 from shared.db import OutboxRelay, UnitOfWork, create_session_factory
 from shared.events import Envelope, Topics
-from tests.integration.fault_support import Size, figures, fresh_database, sizes
+from tests.integration.fault_support import Size, committed, figures, fresh_database, sizes
 from tests.integration.ingest_server import ingest_server
 from tests.integration.scoring_support import state
-from tests.integration.support import committed_offsets, read_topic, wait_for
+from tests.integration.support import read_topic, wait_for
 from tests.integration.test_nurture_enrollment import DEFINITION
 
 END = datetime(2026, 4, 1, tzinfo=UTC)
@@ -76,7 +76,7 @@ async def consume_everything(
     task = asyncio.create_task(runner.run())
 
     async def done() -> bool:
-        return sum((await committed_offsets(bootstrap, group)).values()) >= total
+        return sum((await committed(bootstrap, group)).values()) >= total
 
     try:
         await wait_for(done, within=600, what=f"{total} records of {topics} consumed")

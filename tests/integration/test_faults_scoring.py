@@ -38,6 +38,7 @@ from shared.bus import KafkaPublisher, create_producer, publish
 from shared.events import Envelope, Topics, decode
 from tests.integration.fault_support import (
     Size,
+    committed,
     figures,
     fresh_database,
     require_local_servers,
@@ -48,7 +49,6 @@ from tests.integration.ingest_server import free_port
 from tests.integration.scoring_support import consume_all, state
 from tests.integration.support import (
     ROOT,
-    committed_offsets,
     read_events,
     read_topic,
     terminate,
@@ -137,12 +137,12 @@ async def offsets_against_database(bootstrap: str, run: ScoringProcess, engine: 
     """Check that no committed offset is ahead of committed database work (every event below
     a partition's committed offset is in the inbox); return how many events past the
     committed offsets the database already holds (work Kafka will deliver again)."""
-    committed = await committed_offsets(bootstrap, run.group)  # read first: it only grows
+    offsets = await committed(bootstrap, run.group)  # read first: it only grows
     applied = await applied_ids(engine)
     ahead = 0
     for record in await read_topic(bootstrap, run.topics.touchpoints):
         event_id = _event_id(record.value)
-        from_tp = committed.get(_tp(record), 0)
+        from_tp = offsets.get(_tp(record), 0)
         if record.offset < from_tp:
             assert event_id in applied, f"offset committed past unapplied {record}"
         elif event_id in applied:

@@ -42,7 +42,7 @@ class ServiceRuntime:
     settings: BaseServiceSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    producer: AIOKafkaProducer
+    producer: AIOKafkaProducer  # the first one; `publisher.producer` is the one in use
     publisher: KafkaPublisher
     topics: Topics
     deadletters: DeadLetterSink
@@ -111,8 +111,10 @@ class ServiceRuntime:
             checks["database"] = f"unavailable: {exc!r}"
         try:
             async with asyncio.timeout(2):
-                metadata = await self.producer.client.fetch_all_metadata()
+                metadata = await self.publisher.producer.client.fetch_all_metadata()
             checks["kafka"] = "ok" if metadata.brokers() else "unavailable: no brokers"
+            if self.publisher.broken():
+                checks["kafka"] = "unavailable: the producer failed; a new one starts on next use"
         except Exception as exc:
             checks["kafka"] = f"unavailable: {exc!r}"
         for name, check in self.checks.items():
@@ -159,7 +161,11 @@ async def service_runtime(
 ) -> AsyncIterator[ServiceRuntime]:
     topics = Topics(settings.topic_prefix)
     engine = create_engine(settings.database_url)
-    producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+
+    def new_producer() -> AIOKafkaProducer:
+        return create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+
+    producer = new_producer()
 
     async def create_topics() -> None:
         await ensure_topics(
@@ -171,7 +177,7 @@ async def service_runtime(
 
     await _until_kafka_answers("topic creation", create_topics)
     await _until_kafka_answers("producer start", producer.start)
-    publisher = KafkaPublisher(producer)
+    publisher = KafkaPublisher(producer, renew=new_producer)
     runtime = ServiceRuntime(
         settings=settings,
         engine=engine,
@@ -211,5 +217,5 @@ async def service_runtime(
             consumer.stop()
         await _finish(runtime.tasks)
         await feed.stop()
-        await producer.stop()
+        await publisher.producer.stop()  # the one in use: a failed one may have been replaced
         await engine.dispose()

@@ -27,19 +27,22 @@ short claim transaction, never for its SMTP traffic).
 The claim's row updates are written in one statement per kind of change (not one per
 row), and the messages are composed straight to wire bytes (``mailer.compose_wire``).
 
-The batch commits; then the claimed messages go out over the mailer(s) (one SMTP
-connection each, reused, all sending at once), following the never-twice protocol of
+The batch commits; then the claimed messages go out over the mailer(s) (one SMTP connection
+each, reused, all sending at once), following the never-twice protocol of
 ``services.nurture.mailer``: the ``in-data`` marker of a send is committed before its DATA
-is issued, always. Markers and results go through one writer per batch (``_Writer``) that
-group-commits them: a transaction carries every marker requested meanwhile (of any mailer)
-and every result recorded since the last one, so a mailer's result of email k is committed
-with its marker of email k+1 (one commit per email, fewer with several mailers). A result is
-never awaited before the next send; the writer commits the remaining ones when the batch's
-sends are done. Waiting changes nothing for never-twice: until its result is committed, an
-accepted send sits in ``sending`` WITH its marker, which recovery turns into ``sent``
-(outcome unknown), never into a second email; a send refused before DATA sits there without
-it and is retried after recovery, which delivers it once. Each result is guarded by the
-claim (``status = 'sending' AND attempts = n``):
+is issued, always; the marker is refused when the address was suppressed (an unsubscribe, a
+bounce, a manual suppression) after the claim, and the send ends ``suppressed`` without
+DATA, so nothing starts going out once a suppression is committed. Markers and results go
+through one writer per batch (``_Writer``) that group-commits them: a transaction carries
+every marker requested meanwhile (of any mailer) and every result recorded since the last
+one, so a mailer's result of email k is committed with its marker of email k+1 (one commit
+per email, fewer with several mailers). A result is never awaited before the next send; the
+writer commits the remaining ones when the batch's sends are done. Waiting changes nothing
+for never-twice: until its result is committed, an accepted send sits in ``sending`` WITH
+its marker, which recovery turns into ``sent`` (outcome unknown), never into a second email;
+a send refused before DATA sits there without it and is retried after recovery, which
+delivers it once. Each result is guarded by the claim (``status = 'sending' AND attempts =
+n``):
 
 - accepted: ``sent`` and ``email.sent`` through the outbox (event id derived from the send
   id, so it is the same event whoever records it);
@@ -591,6 +594,13 @@ async def _mark_and_record_sent(
         attempts=(SmallInteger, [j.attempts for j in jobs]),
         sent=(Boolean, is_sent),
         notes=(Text, notes),
+        emails=(String, [j.to.lower() for j in jobs]),
+    )
+    sup = models.suppressions
+    suppressed_since_claim = (
+        select(sup.c.email)
+        .where(sup.c.workspace_id == _sends.c.workspace_id, sup.c.email == v.c.emails)
+        .exists()
     )
     result = await uow.session.execute(
         update(_sends)
@@ -598,6 +608,8 @@ async def _mark_and_record_sent(
             _sends.c.id == v.c.ids,
             _sends.c.attempts == v.c.attempts,
             _sends.c.status == "sending",
+            # An unsubscribe, bounce or suppression committed since the claim: no DATA.
+            v.c.sent | ~suppressed_since_claim,
         )
         .values(
             status=case((v.c.sent, "sent"), else_=_sends.c.status),
@@ -614,6 +626,22 @@ async def _mark_and_record_sent(
             events.append(_sent_event(job.row, now, to=job.to, subject=job.subject, **extra))
     await uow.emit(topic, *events)
     return {j.row["id"] for j in markers} & hit
+
+
+async def _suppress_refused(uow: UnitOfWork, jobs: Sequence[_Job]) -> None:
+    """Claims whose marker was refused because the address got suppressed after the claim
+    end as ``suppressed`` now (nothing was delivered), instead of waiting for recovery."""
+    sup = models.suppressions
+    for job in jobs:
+        reason = await uow.session.scalar(
+            select(sup.c.reason).where(
+                sup.c.workspace_id == job.row["workspace_id"], sup.c.email == job.to.lower()
+            )
+        )
+        if reason is not None:
+            await _guarded(
+                uow.session, job, status="suppressed", last_error=f"suppressed: {reason}"
+            )
 
 
 async def _record_other(
@@ -736,7 +764,9 @@ class _Writer:
                 if outcome.kind in ("transient", "permanent"):
                     await _record_other(uow, job, outcome, topic=self._topic, now=self._now)
             sent = [(j, o) for j, o in results if o.kind in ("accepted", "unknown")]
-            return await _mark_and_record_sent(uow, markers, sent, topic=self._topic, now=self._now)
+            got = await _mark_and_record_sent(uow, markers, sent, topic=self._topic, now=self._now)
+            await _suppress_refused(uow, [j for j in markers if j.row["id"] not in got])
+            return got
 
 
 async def _deliver(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Protocol
 
@@ -13,6 +15,8 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from shared.events import Envelope, encode, encode_key
+
+log = logging.getLogger(__name__)
 
 
 class CachedPartitioner:
@@ -86,17 +90,53 @@ class _Partition:
 
 
 class KafkaPublisher:
-    def __init__(self, producer: AIOKafkaProducer, partitioner: CachedPartitioner | None = None):
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        partitioner: CachedPartitioner | None = None,
+        *,
+        renew: Callable[[], AIOKafkaProducer] | None = None,
+    ):
+        """`renew` makes a new (not started) producer to replace this one if it breaks."""
         self.producer = producer
         # The same murmur2 as the producer's own: a key lands in the same partition either way.
         self._partitioner = partitioner or CachedPartitioner()
         self._partitions: dict[tuple[str, int], _Partition] = {}
         self._senders: set[asyncio.Task[None]] = set()
+        self._renew = renew
+        self._renewing = asyncio.Lock()
+        self.renewals = 0
+
+    def broken(self) -> bool:
+        """Has the producer's sender stopped for good? aiokafka's idempotent producer ends it
+        on a fatal error, e.g. OutOfOrderSequenceNumber after the broker came back from an
+        outage (aio-libs/aiokafka#1017), and every later send then fails: the only remedy
+        is a new producer (a new producer id)."""
+        sender = getattr(self.producer, "_sender", None)  # no public API tells
+        task = getattr(sender, "sender_task", None)
+        return task is not None and task.done()
+
+    async def _healthy(self) -> None:
+        """Replace a broken producer (when this publisher knows how to make one)."""
+        if self._renew is None or not self.broken():
+            return
+        async with self._renewing:
+            if not self.broken():
+                return  # another caller renewed it meanwhile
+            log.warning("the Kafka producer failed for good; starting a new one")
+            fresh = self._renew()
+            await fresh.start()
+            old, self.producer = self.producer, fresh
+            self.renewals += 1
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await old.stop()
 
     async def send(
         self, topic: str, value: bytes, key: bytes | None = None
     ) -> asyncio.Future[RecordMetadata]:
         """Queue one record; the returned future resolves when Kafka acknowledged it."""
+        await self._healthy()
         future: asyncio.Future[RecordMetadata] = await self.producer.send(
             topic, value=value, key=key
         )
@@ -112,6 +152,7 @@ class KafkaPublisher:
         closed and handed to aiokafka as soon as the one before is acknowledged. Records of
         one caller keep their order within a partition.
         """
+        await self._healthy()
         partitions = sorted(await self.producer.partitions_for(topic))
         waiting: set[asyncio.Future[None]] = set()
         for value, key in records:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.bus import ensure_topics
 from shared.db import create_engine
 from shared.events import Topics
+from tests.integration.fault_support import FIGURES
 from tests.integration.smtp_support import Recorder, running_smtp
 from tests.integration.support import TestSchema
 
@@ -21,6 +22,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.path):
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the fault tests measured, whether or not their output was captured."""
+    if FIGURES:
+        terminalreporter.section("fault-test figures")
+        for test, measured in FIGURES:
+            line = ", ".join(f"{k}={v}" for k, v in measured.items())
+            terminalreporter.write_line(f"{test}: {line}")
 
 
 def _required(name: str) -> str:

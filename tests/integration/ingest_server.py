@@ -36,6 +36,7 @@ class IngestServer:
     env: dict[str, str]
     log: Path
     proc: subprocess.Popen[bytes] | None = None  # the server process (e.g. to read its RSS)
+    pid: int = 0
 
     def run_cli(self, *args: str) -> str:
         """Run the `leadflow` command against this server's topics; its standard output."""
@@ -98,7 +99,7 @@ async def service_server(
         **settings,
     }
     proc, log = _spawn(service, port, env)
-    server = IngestServer(f"http://127.0.0.1:{port}", topics, env, log, proc)
+    server = IngestServer(f"http://127.0.0.1:{port}", topics, env, log, proc, proc.pid)
     try:
         async with httpx.AsyncClient(base_url=server.url) as client:
 

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.scoring import handlers, models
@@ -23,6 +23,7 @@ from shared.bus import (
 from shared.db import UnitOfWork, create_session_factory
 from shared.events import Envelope, Topics, decode
 from tests.integration.ingest_server import SECRET
+from tests.integration.support import wait_for
 
 
 @contextlib.asynccontextmanager
@@ -122,3 +123,38 @@ class Scoring:
                 .order_by(models.lead_stages.c.id)
             )
             return [dict(r._mapping) for r in rows]
+
+
+async def consume_all(
+    bootstrap: str,
+    topics: Topics,
+    engine: AsyncEngine,
+    *,
+    batch_size: int,
+    expected: int,
+    within: float = 120,
+) -> None:
+    """Run the scoring handler on the topic from its beginning until every event is in."""
+
+    async def done() -> bool:
+        async with engine.connect() as conn:
+            n = await conn.scalar(select(func.count()).select_from(models.inbox))
+        return n == expected
+
+    async with scoring_consumer(bootstrap, topics, engine, batch_size=batch_size):
+        await wait_for(done, within=within, what=f"{expected} events applied")
+
+
+async def state(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        leads = {
+            r.id: {k: v for k, v in r._mapping.items() if k not in ("created_at", "updated_at")}
+            for r in await conn.execute(select(models.leads))
+        }
+        stages = sorted(
+            (r.lead_id, r.stage, r.from_stage, r.entered_at, r.reason, r.event_id, r.score)
+            for r in await conn.execute(select(models.lead_stages))
+        )
+        identities = sorted(tuple(r) for r in await conn.execute(select(models.identities)))
+        events = [decode(r.value) for r in await conn.execute(select(models.outbox.c.value))]
+    return {"leads": leads, "stages": stages, "identities": identities, "events": events}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ class Received:
     rcpt_tos: list[str]
     message: EmailMessage
     at: datetime = field(default_factory=lambda: datetime.now(UTC))  # when the server took it
+    rcpt_at: float = 0.0  # time.monotonic() when the server accepted RCPT TO
 
 
 @dataclass
@@ -33,8 +36,12 @@ class Recorder:
 
     refuse: set[str] = field(default_factory=set)  # 550 at RCPT
     tempfail_once: set[str] = field(default_factory=set)  # 451 once at RCPT
+    refuse_once: set[str] = field(default_factory=set)  # 550 at RCPT, once
+    stall_once: set[str] = field(default_factory=set)  # no answer to RCPT for stall_seconds, once
+    stall_seconds: float = 30.0
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _rcpt_at: dict[int, float] = field(default_factory=dict)
 
     async def handle_RCPT(
         self,
@@ -47,10 +54,18 @@ class Recorder:
         if address in self.refuse:
             return "550 5.1.1 <" + address + ">: no such user"
         with self.lock:
+            if address in self.refuse_once:
+                self.refuse_once.discard(address)
+                return "550 5.1.1 <" + address + ">: no such user"
+        if address in self.stall_once:
+            self.stall_once.discard(address)
+            await asyncio.sleep(self.stall_seconds)  # the client times out (or dies) meanwhile
+        with self.lock:
             if address in self.tempfail_once:
                 self.tempfail_once.discard(address)
                 return "451 4.3.0 mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
+        self._rcpt_at[id(envelope)] = time.monotonic()
         return "250 OK"
 
     async def handle_DATA(
@@ -60,7 +75,10 @@ class Recorder:
         parsed = email.message_from_bytes(content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with self.lock:
-            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed))
+            rcpt_at = self._rcpt_at.pop(id(envelope), 0.0)
+            self.received.append(
+                Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, rcpt_at)
+            )
         return "250 2.0.0 queued"
 
     def to(self, address: str) -> list[EmailMessage]:

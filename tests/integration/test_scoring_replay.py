@@ -7,16 +7,14 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.segment import envelopes_of
 from services.registry import SERVICES
-from services.scoring import models
 from services.scoring.simulate import simulate
 from shared.bus import (
     KafkaPublisher,
@@ -25,9 +23,8 @@ from shared.bus import (
 )
 from shared.db import create_engine
 from shared.db.migrations import upgrade
-from shared.events import Topics, decode
-from tests.integration.scoring_support import scoring_consumer
-from tests.integration.support import wait_for
+from shared.events import Topics
+from tests.integration.scoring_support import consume_all, state
 
 
 @pytest.fixture
@@ -53,35 +50,6 @@ async def fresh_databases(database_url: str) -> AsyncIterator[list[AsyncEngine]]
             for name in names:
                 await conn.execute(text(f'drop database "{name}" with (force)'))
         await admin.dispose()
-
-
-async def consume_all(
-    bootstrap: str, topics: Topics, engine: AsyncEngine, *, batch_size: int, expected: int
-) -> None:
-    """Run the scoring handler on the topic from its beginning until every event is in."""
-
-    async def done() -> bool:
-        async with engine.connect() as conn:
-            n = await conn.scalar(select(func.count()).select_from(models.inbox))
-        return n == expected
-
-    async with scoring_consumer(bootstrap, topics, engine, batch_size=batch_size):
-        await wait_for(done, within=120, what=f"{expected} events applied")
-
-
-async def state(engine: AsyncEngine) -> dict[str, Any]:
-    async with engine.connect() as conn:
-        leads = {
-            r.id: {k: v for k, v in r._mapping.items() if k not in ("created_at", "updated_at")}
-            for r in await conn.execute(select(models.leads))
-        }
-        stages = sorted(
-            (r.lead_id, r.stage, r.from_stage, r.entered_at, r.reason, r.event_id, r.score)
-            for r in await conn.execute(select(models.lead_stages))
-        )
-        identities = sorted(tuple(r) for r in await conn.execute(select(models.identities)))
-        events = [decode(r.value) for r in await conn.execute(select(models.outbox.c.value))]
-    return {"leads": leads, "stages": stages, "identities": identities, "events": events}
 
 
 async def test_replay_into_a_fresh_database_gives_identical_results(

@@ -340,10 +340,7 @@ def enter(
 
 
 def _factors(bundle: ModelBundle, scores: Scores, s: Step) -> list[dict[str, Any]]:
-    return [
-        {"name": f.name, "points": f.points, "text": f.text}
-        for f in factors(bundle, scores, s.row, s.vector)
-    ]
+    return [f._asdict() for f in factors(bundle, scores, s.row, s.vector)]  # name, points, text
 
 
 def _amount(e: Envelope) -> float | None:

@@ -50,6 +50,7 @@ class LeadRecord:
     changed: bool = False
     fit_cache: tuple[dict[str, Any], dict[str, Any]] | None = None  # (traits, fit_vector)
     user_ids: list[str] = field(default_factory=list)  # known userIds (set by the Directory)
+    user_ids_known: bool = False  # user_ids worked out (a lead loaded from the database: not yet)
 
     def fit_inputs(self) -> dict[str, Any]:
         """features.fit_vector of the current traits, worked out once per traits change."""
@@ -108,12 +109,13 @@ class Directory:
         leads folded into it because the event shows they are one person."""
         ids = list(ids)
         owned = [self.owner.get((workspace_id, identifier)) for identifier in ids]
-        if owned and owned[0] is not None and all(o == owned[0] for o in owned):
+        if owned and owned[0] is not None and owned.count(owned[0]) == len(owned):
             # The common case: every identifier already belongs to this one lead.
             record = self.records[owned[0]]
-            if not record.user_ids:  # loaded from the database: not worked out yet
+            if not record.user_ids_known:
                 known = self.ids_of.get(record.id, set())
                 record.user_ids = sorted(i.value for i in known if i.kind == "user")
+                record.user_ids_known = True
             return record, []
         owners = {}
         for identifier, lead_id in zip(ids, owned, strict=True):
@@ -151,4 +153,5 @@ class Directory:
         if any(i.kind in ("user", "email") for i in known):
             record.identified = True
         record.user_ids = sorted(i.value for i in known if i.kind == "user")
+        record.user_ids_known = True
         return record, folded

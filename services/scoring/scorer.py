@@ -23,7 +23,7 @@ import itertools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import joblib
 import numpy as np
@@ -171,8 +171,9 @@ def _numbers(rows: Sequence[dict[str, Any]], names: list[str]) -> Any:
         return [[row.get(n, 0) for n in names] for row in rows]
 
 
-@dataclass(frozen=True)
-class Factor:
+class Factor(NamedTuple):
+    """(A tuple: up to six are made for every lead.scored event.)"""
+
     name: str  # the input group, e.g. "pricing_views"
     points: int  # how many points of the 0-100 score it adds (negative: takes away)
     text: str  # in a marketer's words, e.g. "viewed pricing 3 times in 7 days: +12"

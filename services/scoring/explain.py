@@ -25,6 +25,8 @@ COUNTED: dict[str, str] = {
     "email_clicks": "clicked links in emails",
     "careers_views": "looked at careers pages",
 }
+# group -> its windowed inputs, e.g. ("pricing_views_7d", 7), ... (worked out once)
+_WINDOW_KEYS = {group: [(f"{group}_{w}d", w) for w in WINDOWS] for group in COUNTED}
 SENIORITY_WORDS = {
     0: "no job title known",
     1: "individual contributor",
@@ -54,11 +56,11 @@ def words(group: str, row: dict[str, Any]) -> str:
     """A factor described with this lead's numbers."""
     if group in COUNTED:
         what = COUNTED[group]
-        counts = [(w, int(row.get(f"{group}_{w}d", 0))) for w in WINDOWS]
-        seen = [(w, n) for w, n in counts if n]
-        if not seen:
+        counts = [(w, int(row.get(key, 0))) for key, w in _WINDOW_KEYS[group]]
+        w, n = next(((w, n) for w, n in counts if n), (0, 0))  # the shortest window with any
+        if not n:
             return f"never {what} in the last {WINDOWS[-1]} days"
-        (w, n), (w_last, n_last) = seen[0], counts[-1]
+        w_last, n_last = counts[-1]
         text = f"{what} {_times(n)} in {w} days"
         if n_last != n:
             text += f" ({n_last} in {w_last} days)"

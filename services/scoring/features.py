@@ -77,6 +77,12 @@ def page_category(payload: dict[str, Any]) -> str:
         for v in (props.get("path"), props.get("url"), payload.get("name"), payload.get("category"))
         if v
     )
+    return _category_of(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _category_of(text: str) -> str:
+    """(Cached: a site has few pages, each seen many times.)"""
     for category, pattern in PAGE_CATEGORIES:
         if pattern.search(text):
             return category
@@ -111,14 +117,21 @@ class FeatureState:
 
     def add(self, event_type: str, payload: dict[str, Any], at: datetime) -> None:
         """Count one event (incremental: no history is re-read)."""
-        day = self.daily.setdefault(at.date().isoformat(), {})
+        stamp = at.isoformat()
+        today = stamp[:10]  # at.date().isoformat()
+        day, totals = self.daily.setdefault(today, {}), self.totals
         for counter in counters_of(event_type, payload):
             day[counter] = day.get(counter, 0) + 1
-            self.totals[counter] = self.totals.get(counter, 0) + 1
-        stamp = at.isoformat()
-        self.first_seen = min(filter(None, (self.first_seen, stamp)))
-        self.last_seen = max(filter(None, (self.last_seen, stamp)))
-        self._forget_before(datetime.fromisoformat(self.last_seen).date().toordinal() - KEEP_DAYS)
+            totals[counter] = totals.get(counter, 0) + 1
+        if self.first_seen is None or stamp < self.first_seen:
+            self.first_seen = stamp
+        if self.last_seen is None or stamp > self.last_seen:
+            moved = self.last_seen is None or self.last_seen[:10] != today
+            self.last_seen = stamp
+            if moved:  # days before the window start may have dropped out
+                self._forget_before(_ordinal(today) - KEEP_DAYS)
+        elif _ordinal(today) <= _ordinal(self.last_seen[:10]) - KEEP_DAYS:
+            del self.daily[today]  # a late event older than the window: counted in totals only
 
     def merge(self, other: FeatureState) -> None:
         """Fold another lead's history into this one (identity stitching)."""

@@ -118,11 +118,14 @@ async def _apply_run(
     workspaces = sorted({e.workspace_id for e in todo})
     wanted: dict[str, set[Identifier]] = {}
     by_id: set[str] = set()
+    carried: list[list[Identifier]] = []  # each event's identifiers (none for email events)
     for e in todo:
         if e.type in EMAIL_EVENTS:
             by_id.add(str(e.payload.get("lead_id")))
+            carried.append([])
         else:
-            wanted.setdefault(e.workspace_id, set()).update(identifiers_of(e.type, e.payload))
+            carried.append(identifiers_of(e.type, e.payload))
+            wanted.setdefault(e.workspace_id, set()).update(carried[-1])
     directory = await store.load_directory(session, wanted, by_id)
     configs = await store.configs(session, workspaces)
     bundles = {ws: await models.bundle(session, configs[ws].model_version) for ws in workspaces}
@@ -135,8 +138,8 @@ async def _apply_run(
     )
 
     steps = []
-    for e in todo:
-        step = _apply(directory, e)
+    for e, ids in zip(todo, carried, strict=True):
+        step = _apply(directory, e, ids)
         points.apply(step)
         steps.append(step)
     scores = {}
@@ -203,8 +206,9 @@ class PointBook:
         }
 
 
-def _apply(directory: Directory, e: Envelope) -> Step:
-    """Pass 1: the event to its lead (stitched), its traits and counters to the lead."""
+def _apply(directory: Directory, e: Envelope, ids: list[Identifier]) -> Step:
+    """Pass 1: the event to its lead (stitched by `ids`, its identifiers), its traits and
+    counters to the lead."""
     ws, payload = e.workspace_id, e.payload
     folded: list[LeadRecord] = []
     if e.type in EMAIL_EVENTS:
@@ -212,7 +216,6 @@ def _apply(directory: Directory, e: Envelope) -> Step:
         if record is None or record.workspace_id != ws:
             raise PermanentError(f"{e.type} for unknown lead {payload.get('lead_id')!r}")
     else:
-        ids = identifiers_of(e.type, payload)
         if not ids:
             raise PermanentError("touchpoint carries no identifier")
         record, folded = directory.place(ws, ids, e.id, e.occurred_at)
@@ -337,10 +340,7 @@ def enter(
 
 
 def _factors(bundle: ModelBundle, scores: Scores, s: Step) -> list[dict[str, Any]]:
-    return [
-        {"name": f.name, "points": f.points, "text": f.text}
-        for f in factors(bundle, scores, s.row, s.vector)
-    ]
+    return [f._asdict() for f in factors(bundle, scores, s.row, s.vector)]  # name, points, text
 
 
 def _amount(e: Envelope) -> float | None:

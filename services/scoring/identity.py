@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from shared.privacy import normalize_email
 
@@ -21,8 +21,10 @@ Kind = Literal["user", "email", "anonymous"]
 STRENGTH: dict[str, int] = {"user": 3, "email": 2, "anonymous": 1}
 
 
-@dataclass(frozen=True, order=True)
-class Identifier:
+class Identifier(NamedTuple):
+    """Ordered by kind, then value. A tuple (not a dataclass): identifiers are hashed and
+    compared several times per event, and a tuple does both in C."""
+
     kind: Kind
     value: str
 

@@ -11,6 +11,7 @@ from services.scoring import api, handlers, maintenance, models
 from services.scoring.live_models import LiveModels
 from services.scoring.settings import ScoringSettings
 from shared.events import Envelope
+from shared.gc_tuning import tune_gc
 from shared.runtime import ServiceRuntime
 from shared.web import create_service_app
 
@@ -41,6 +42,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             maintenance.run_forever(runtime.uow, live, settings, topic, runtime),
             "scoring maintenance",
         )
+        tune_gc()  # batches make many short-lived dicts: see shared/gc_tuning.py
         yield
 
     return create_service_app(

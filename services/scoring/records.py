@@ -51,6 +51,7 @@ class LeadRecord:
     fit_cache: tuple[dict[str, Any], dict[str, Any]] | None = None  # (traits, fit_vector)
     user_ids: list[str] = field(default_factory=list)  # known userIds (set by the Directory)
     anonymous_ids: list[str] = field(default_factory=list)  # known anonymousIds (likewise)
+    user_ids_known: bool = False  # user_ids worked out (a lead loaded from the database: not yet)
 
     def fit_inputs(self) -> dict[str, Any]:
         """features.fit_vector of the current traits, worked out once per traits change."""
@@ -109,13 +110,14 @@ class Directory:
         leads folded into it because the event shows they are one person."""
         ids = list(ids)
         owned = [self.owner.get((workspace_id, identifier)) for identifier in ids]
-        if owned and owned[0] is not None and all(o == owned[0] for o in owned):
+        if owned and owned[0] is not None and owned.count(owned[0]) == len(owned):
             # The common case: every identifier already belongs to this one lead.
             record = self.records[owned[0]]
-            if not record.user_ids:  # loaded from the database: not worked out yet
+            if not record.user_ids_known:
                 known = self.ids_of.get(record.id, set())
                 record.user_ids = sorted(i.value for i in known if i.kind == "user")
                 record.anonymous_ids = sorted(i.value for i in known if i.kind == "anonymous")
+                record.user_ids_known = True
             return record, []
         owners = {}
         for identifier, lead_id in zip(ids, owned, strict=True):
@@ -154,4 +156,5 @@ class Directory:
             record.identified = True
         record.user_ids = sorted(i.value for i in known if i.kind == "user")
         record.anonymous_ids = sorted(i.value for i in known if i.kind == "anonymous")
+        record.user_ids_known = True
         return record, folded

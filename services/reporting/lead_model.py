@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy import bindparam, func, or_, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import String
@@ -82,16 +82,25 @@ async def merged_into(
     session: AsyncSession, pairs: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
     """(workspace, lead) -> the lead it was merged into, for those merged."""
-    pairs = list(pairs)
+    pairs = sorted(set(pairs))
     if not pairs:
         return {}
+    # Arrays, not an IN list: one prepared statement whatever the batch; the partial index
+    # of merged leads makes this a probe per lead into a tiny index.
     rows = await session.execute(
-        select(leads.c.workspace_id, leads.c.lead_id, leads.c.merged_into).where(
-            tuple_(leads.c.workspace_id, leads.c.lead_id).in_(pairs),
-            leads.c.merged_into.is_not(None),
-        )
+        _MERGED, {"workspaces": [p[0] for p in pairs], "leads": [p[1] for p in pairs]}
     )
     return {(ws, lead): into for ws, lead, into in rows}
+
+
+_MERGED = text(
+    """
+    SELECT l.workspace_id, l.lead_id, l.merged_into
+      FROM unnest(CAST(:workspaces AS text[]), CAST(:leads AS text[])) u(ws, lead_id)
+      JOIN reporting.leads l ON l.workspace_id = u.ws AND l.lead_id = u.lead_id
+     WHERE l.merged_into IS NOT NULL
+    """
+)
 
 
 async def _ensure_leads(session: AsyncSession, pairs: set[tuple[str, str]]) -> None:

@@ -78,6 +78,14 @@ leads = Table(
         )
     ),
     Index("ix_leads_first_seen", "workspace_id", text("least(first_touch_at, subscriber_at)")),
+    # The consumer looks up, per batch, which of its leads were merged away: few are.
+    Index(
+        "ix_leads_merged",
+        "workspace_id",
+        "lead_id",
+        postgresql_where=text("merged_into IS NOT NULL"),
+        postgresql_include=["merged_into"],
+    ),
 )
 
 # Attribution credit per lead and conversion (MQL, SQL, customer reached at `at`): one row

@@ -1,5 +1,5 @@
-"""Attribution credit per lead and conversion, kept by the consumer (decision 0012); filled
-here from the read models already there."""
+"""Attribution credit per lead and conversion, kept by the consumer (decision 0012), filled
+here from the read models already there; a partial index of merged leads."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -45,6 +45,14 @@ def upgrade() -> None:
     )
     op.create_index(
         "ix_lead_credits_lead", "lead_credits", ["workspace_id", "lead_id"], schema=schema
+    )
+    op.create_index(  # the consumer's per-batch look-up of merged leads (few)
+        "ix_leads_merged",
+        "leads",
+        ["workspace_id", "lead_id"],
+        postgresql_where=sa.text("merged_into IS NOT NULL"),
+        postgresql_include=["merged_into"],
+        schema=schema,
     )
     op.execute(
         rebuild_sql("SELECT workspace_id, lead_id FROM reporting.leads WHERE mql_at IS NOT NULL")

@@ -34,6 +34,7 @@ from bench.harness import Figure
 from bench.loadgen import ROOT
 from bench.scoring import CLI, applied, service
 from services.registry import SERVICES
+from services.reporting.credit_model import rebuild_sql
 from shared.bus import KafkaPublisher, create_producer, ensure_topics, publish, topic_partitions
 from shared.db.migrations import upgrade
 from shared.events import Envelope, Topics, decode
@@ -187,6 +188,12 @@ async def load(database: str, ws: str, leads: int, touches_per_lead: int, seed: 
                    medium, campaign
               FROM reporting.touches ORDER BY workspace_id, key, at, id::text;
             """
+        )
+        # Attribution credit per converting lead, by the consumer's own rebuild query.
+        await conn.execute(
+            rebuild_sql(
+                "SELECT workspace_id, lead_id FROM reporting.leads WHERE mql_at IS NOT NULL"
+            )
         )
         await conn.execute("VACUUM ANALYZE")  # as autovacuum would, in time
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.reporting import email_model, erasure, lead_model, touch_model
+from services.reporting import credit_model, email_model, erasure, lead_model, touch_model
 from services.reporting.pseudonyms import Pseudonymize
 from shared.db import UnitOfWork
 from shared.events import Envelope
@@ -18,9 +18,10 @@ async def apply_events(
 ) -> None:
     """Lead events first (their keys and merges), then touchpoints, then email events; each
     model is order-independent, so this order only saves work. Erasures come last: they
-    re-file what the same poll brought of the person."""
+    re-file what the same poll brought of the person. The whole poll is claimed in the
+    inbox with one statement."""
     lead, touch, email, erased = [], [], [], []
-    for e in envelopes:
+    for e in await uow.claim_batch(envelopes):
         if e.type == "lead.erased":
             erased.append(e)
         elif e.type.startswith("lead."):
@@ -29,7 +30,9 @@ async def apply_events(
             email.append(e)
         elif e.type != "workspace.changed":
             touch.append(e)
-    await lead_model.apply_lead_events(uow, lead, pseudonymize=pseudonymize)
-    await touch_model.apply_touchpoints(uow, touch, pseudonymize=pseudonymize)
-    await email_model.apply_email_events(uow, email)
-    await erasure.forget(uow.session, await uow.claim_batch(erased))
+    session = uow.session
+    await lead_model.apply_claimed(session, lead, pseudonymize)
+    await touch_model.apply_claimed(session, touch, pseudonymize)
+    await email_model.apply_claimed(session, email)
+    await erasure.forget(session, erased)
+    await credit_model.flush(session)

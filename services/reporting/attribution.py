@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.funnel import LIVE
-from services.reporting.period import NO_TOUCH, NO_VALUE, Period, rate
+from services.reporting.period import Period, rate
 
 STAGES = ("mql", "sql", "customer")
 MODELS = ("first_touch", "last_touch", "linear")
@@ -27,61 +26,42 @@ DIMENSIONS = ("source", "campaign")
 async def attribution(
     session: AsyncSession, workspace_id: str, period: Period
 ) -> list[dict[str, Any]]:
-    """Rows (stage, model, dimension, value, credit, share), summed in PostgreSQL."""
-    converting = " UNION ALL ".join(
-        f"SELECT '{s}' AS stage, l.lead_id, l.{s}_at AS at,"
-        f" CASE WHEN l.first_touch_at IS NULL THEN '{NO_TOUCH}'"
-        f" ELSE coalesce(l.source, '{NO_VALUE}') END AS first_source,"
-        f" CASE WHEN l.first_touch_at IS NULL THEN '{NO_TOUCH}'"
-        f" ELSE coalesce(l.campaign, '{NO_VALUE}') END AS first_campaign"
-        f" FROM reporting.leads l WHERE {LIVE} AND l.{s}_at >= :start AND l.{s}_at < :end"
-        for s in STAGES
-    )
-    per_dimension = []
-    for dim in DIMENSIONS:
-        value = f"coalesce(t.{dim}, '{NO_VALUE}')"
-        per_dimension += [
-            f"SELECT stage, 'first_touch', '{dim}', first_{dim}, count(*)::float8 FROM c"
-            " GROUP BY 1, 4",
-            f"SELECT stage, 'last_touch', '{dim}', {value}, count(*)::float8"
-            " FROM t WHERE t.last GROUP BY 1, 4",
-            f"SELECT stage, 'linear', '{dim}', {value}, sum(1.0 / t.n)::float8"
-            " FROM t GROUP BY 1, 4",
-            f"SELECT c.stage, m.model, '{dim}', '{NO_VALUE}', count(*)::float8"
-            " FROM c CROSS JOIN (VALUES ('last_touch'), ('linear')) m(model)"
-            " WHERE NOT EXISTS"
-            " (SELECT 1 FROM t WHERE t.stage = c.stage AND t.lead_id = c.lead_id)"
-            " GROUP BY 1, 2",
-        ]
+    """Rows (stage, model, dimension, value, credit, share), summed in PostgreSQL from the
+    credit kept per lead and conversion (credit_model.py): one index range per stage."""
     rows = await session.execute(
         text(
-            f"""
-            WITH c AS MATERIALIZED ({converting}),
-            t AS MATERIALIZED (
-                SELECT c.stage, c.lead_id, t.source, t.campaign,
-                       count(*) OVER w AS n,
-                       row_number() OVER (w ORDER BY t.at DESC, t.id::text DESC) = 1 AS last
-                  FROM c
-                  JOIN reporting.lead_keys k ON k.workspace_id = :ws AND k.lead_id = c.lead_id
-                  JOIN reporting.touches t ON t.workspace_id = :ws AND t.key = k.key
-                       AND t.source IS NOT NULL AND t.at <= c.at
-                WINDOW w AS (PARTITION BY c.stage, c.lead_id)
-            )
-            SELECT * FROM ({" UNION ALL ".join(per_dimension)}) x
-            UNION ALL SELECT stage, '', '', '', count(*) FROM c GROUP BY 1
+            """
+            SELECT stage, grouping(first_source), grouping(first_campaign), grouping(source),
+                   grouping(campaign), first_source, first_campaign, source, campaign,
+                   count(*) FILTER (WHERE last), sum(share)
+              FROM reporting.lead_credits
+             WHERE workspace_id = :ws AND stage IN ('mql', 'sql', 'customer')
+               AND at >= :start AND at < :end
+             GROUP BY GROUPING SETS ((stage), (stage, first_source), (stage, first_campaign),
+                                     (stage, source), (stage, campaign))
             """
         ),
         {"ws": workspace_id, "start": period.start, "end": period.end},
     )
-    credits: dict[tuple[str, str, str, str], float] = {}
+    # Each converting lead has exactly one `last` row per stage (its last UTM touch, or its
+    # `(none)` row): counted, they give the converting leads and first- and last-touch
+    # credit; linear credit is the sum of the shares.
+    credits: dict[tuple[str, str, str, str], float] = defaultdict(float)
     converted: dict[str, int] = defaultdict(int)
-    for stage, model, dim, value, amount in rows:
-        if model:
-            credits[(stage, model, dim, value)] = credits.get(
-                (stage, model, dim, value), 0.0
-            ) + float(amount)
-        else:
-            converted[stage] = int(amount)
+    for row in rows:
+        stage, *grouped, first_source, first_campaign, source, campaign, leads, shares = row
+        by = [i for i, g in enumerate(grouped) if not g]
+        if not by:
+            converted[stage] = int(leads)
+            continue
+        dim = ("source", "campaign", "source", "campaign")[by[0]]
+        value = (first_source, first_campaign, source, campaign)[by[0]]
+        if by[0] < 2:
+            credits[(stage, "first_touch", dim, value)] += leads
+            continue
+        if leads:  # a value that is some lead's last touch
+            credits[(stage, "last_touch", dim, value)] += leads
+        credits[(stage, "linear", dim, value)] += float(shares)
     order = {s: i for i, s in enumerate(STAGES)} | {m: i for i, m in enumerate(MODELS)}
     return [
         {

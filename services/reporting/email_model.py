@@ -28,8 +28,11 @@ _WHO = ("lead_id", "sequence_id", "step_id", "variant_id")
 
 
 async def apply_email_events(uow: UnitOfWork, envelopes: Sequence[Envelope]) -> None:
-    todo = await uow.claim_batch(envelopes)
-    session = uow.session
+    await apply_claimed(uow.session, await uow.claim_batch(envelopes))
+
+
+async def apply_claimed(session: AsyncSession, todo: Sequence[Envelope]) -> None:
+    """Apply email and enrollment events already claimed in the inbox."""
     await apply_engagement(session, todo)
     await _enrollments(session, [e for e in todo if e.type.startswith("enrollment.")])
 

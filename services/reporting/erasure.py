@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting import credit_model
 from services.reporting.models import key_touches, lead_keys, leads
 from shared.events import Envelope
 
@@ -32,6 +33,7 @@ async def forget(session: AsyncSession, erased: Sequence[Envelope]) -> None:
             )
         )
         ids = [lead_id, *folded]
+        credit_model.mark_leads(session, [(ws, i) for i in ids])
         personal = list(
             await session.scalars(
                 select(lead_keys.c.key).where(

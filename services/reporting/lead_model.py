@@ -12,11 +12,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy import bindparam, func, or_, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import String
 
+from services.reporting import credit_model
 from services.reporting import keys as identity
 from services.reporting.models import email_sends, enrollments, lead_keys, leads, stage_entries
 from services.reporting.pseudonyms import Pseudonymize
@@ -31,10 +32,16 @@ FACTS = ("lead.lifecycle_changed", "lead.scored", "lead.stalled")
 async def apply_lead_events(
     uow: UnitOfWork, envelopes: Sequence[Envelope], *, pseudonymize: Pseudonymize
 ) -> None:
-    todo = await uow.claim_batch(envelopes)
+    await apply_claimed(uow.session, await uow.claim_batch(envelopes), pseudonymize)
+    await credit_model.flush(uow.session)
+
+
+async def apply_claimed(
+    session: AsyncSession, todo: Sequence[Envelope], pseudonymize: Pseudonymize
+) -> None:
+    """Apply lead events already claimed in the inbox (new to this service)."""
     if not todo:
         return
-    session = uow.session
     redirect = await merged_into(
         session,
         {(e.workspace_id, str(e.payload["lead_id"])) for e in todo if e.payload.get("lead_id")},
@@ -75,16 +82,25 @@ async def merged_into(
     session: AsyncSession, pairs: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
     """(workspace, lead) -> the lead it was merged into, for those merged."""
-    pairs = list(pairs)
+    pairs = sorted(set(pairs))
     if not pairs:
         return {}
+    # Arrays, not an IN list: one prepared statement whatever the batch; the partial index
+    # of merged leads makes this a probe per lead into a tiny index.
     rows = await session.execute(
-        select(leads.c.workspace_id, leads.c.lead_id, leads.c.merged_into).where(
-            tuple_(leads.c.workspace_id, leads.c.lead_id).in_(pairs),
-            leads.c.merged_into.is_not(None),
-        )
+        _MERGED, {"workspaces": [p[0] for p in pairs], "leads": [p[1] for p in pairs]}
     )
     return {(ws, lead): into for ws, lead, into in rows}
+
+
+_MERGED = text(
+    """
+    SELECT l.workspace_id, l.lead_id, l.merged_into
+      FROM unnest(CAST(:workspaces AS text[]), CAST(:leads AS text[])) u(ws, lead_id)
+      JOIN reporting.leads l ON l.workspace_id = u.ws AND l.lead_id = u.lead_id
+     WHERE l.merged_into IS NOT NULL
+    """
+)
 
 
 async def _ensure_leads(session: AsyncSession, pairs: set[tuple[str, str]]) -> None:
@@ -140,6 +156,7 @@ async def _stage_entries(
         if stage == "opportunity":
             row["opportunity_entered_at"], row["opportunity_amount"] = at, _number(amount)
     await session.execute(_upsert_stages(), list(rows.values()))
+    credit_model.mark_leads(session, rows)
 
 
 _STAGE_COLUMNS = [f"{s}_at" for s in FUNNEL + LOST]
@@ -189,23 +206,48 @@ def _upsert_stages() -> Any:
     )
 
 
+_LINK = text(
+    """
+    WITH new AS (
+        SELECT * FROM unnest(CAST(:workspaces AS text[]), CAST(:keys AS text[]),
+                             CAST(:leads AS text[])) n(workspace_id, key, lead_id)
+    ),
+    moved AS (  -- the leads keys move away from (read before the upsert)
+        SELECT k.workspace_id, k.lead_id FROM reporting.lead_keys k
+          JOIN new n ON n.workspace_id = k.workspace_id AND n.key = k.key
+         WHERE k.lead_id <> n.lead_id
+    ),
+    linked AS (
+        INSERT INTO reporting.lead_keys (workspace_id, key, lead_id)
+        SELECT * FROM new ORDER BY 1, 2
+        ON CONFLICT (workspace_id, key) DO UPDATE SET lead_id = excluded.lead_id
+         WHERE reporting.lead_keys.lead_id <> excluded.lead_id
+        RETURNING workspace_id, key
+    )
+    SELECT true, workspace_id, key FROM linked
+    UNION ALL SELECT false, workspace_id, lead_id FROM moved
+    """
+)
+
+
 async def link_keys(session: AsyncSession, linked: dict[tuple[str, str], str]) -> None:
-    """Point keys at leads; the first touch of every key that moved is folded into its lead."""
+    """Point keys at leads; the first touch of every key that moved is folded into its lead,
+    and the credit of the leads on both ends is rebuilt."""
     if not linked:
         return
-    stmt = insert(lead_keys)
-    changed = await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[lead_keys.c.workspace_id, lead_keys.c.key],
-            set_={"lead_id": stmt.excluded.lead_id},
-            where=lead_keys.c.lead_id != stmt.excluded.lead_id,
-        ).returning(lead_keys.c.workspace_id, lead_keys.c.key),
-        [
-            {"workspace_id": ws, "key": key, "lead_id": lead}
-            for (ws, key), lead in sorted(linked.items())
-        ],
+    pairs = sorted(linked.items())
+    rows = list(
+        await session.execute(
+            _LINK,
+            {
+                "workspaces": [ws for (ws, _), _ in pairs],
+                "keys": [key for (_, key), _ in pairs],
+                "leads": [lead for _, lead in pairs],
+            },
+        )
     )
-    await fold_first_touches(session, [tuple(r) for r in changed])
+    credit_model.mark_leads(session, [(ws, lead) for key_row, ws, lead in rows if not key_row])
+    await fold_first_touches(session, [(ws, key) for key_row, ws, key in rows if key_row])
 
 
 _FOLD = text(
@@ -230,6 +272,7 @@ async def fold_first_touches(session: AsyncSession, pairs: Sequence[tuple[Any, .
     """Give the leads these (workspace, key) pairs point at their keys' first touch, when it
     is earlier than the one they have."""
     if pairs:
+        credit_model.mark_keys(session, pairs)
         await session.execute(
             _FOLD, {"workspaces": [p[0] for p in pairs], "keys": [p[1] for p in pairs]}
         )
@@ -240,6 +283,7 @@ async def merge(session: AsyncSession, workspace_id: str, into: str, folded: str
     and emails now count for `into`, and it is left out of reports."""
     if into == folded:
         return
+    credit_model.mark_leads(session, [(workspace_id, into), (workspace_id, folded)])
     await _ensure_leads(session, {(workspace_id, into), (workspace_id, folded)})
     params = {"ws": workspace_id, "into": into, "folded": folded}
     earliest = [

@@ -9,6 +9,7 @@ touchpoints seen for the first time in `touches`).
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -77,6 +78,46 @@ leads = Table(
         )
     ),
     Index("ix_leads_first_seen", "workspace_id", text("least(first_touch_at, subscriber_at)")),
+    # The consumer looks up, per batch, which of its leads were merged away: few are.
+    Index(
+        "ix_leads_merged",
+        "workspace_id",
+        "lead_id",
+        postgresql_where=text("merged_into IS NOT NULL"),
+        postgresql_include=["merged_into"],
+    ),
+)
+
+# Attribution credit per lead and conversion (MQL, SQL, customer reached at `at`): one row
+# per UTM touch at or before it, or one `(none)` row without any (credit_model.py).
+lead_credits = Table(
+    "lead_credits",
+    metadata,
+    Column("workspace_id", String, nullable=False),
+    Column("lead_id", String, nullable=False),
+    Column("stage", String, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("first_source", String, nullable=False),
+    Column("first_campaign", String, nullable=False),
+    Column("source", String, nullable=False),
+    Column("campaign", String, nullable=False),
+    Column("last", Boolean, nullable=False),
+    Column("share", Float, nullable=False),
+    Index(
+        "ix_lead_credits_period",
+        "workspace_id",
+        "stage",
+        "at",
+        postgresql_include=[
+            "first_source",
+            "first_campaign",
+            "source",
+            "campaign",
+            "last",
+            "share",
+        ],
+    ),
+    Index("ix_lead_credits_lead", "workspace_id", "lead_id"),
 )
 
 # Which lead an identity key names: "lead:<id>", "user:<userId>", "email:<address>",

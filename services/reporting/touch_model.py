@@ -13,7 +13,7 @@ from sqlalchemy import tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting import email_model
+from services.reporting import credit_model, email_model
 from services.reporting import keys as identity
 from services.reporting.lead_model import fold_first_touches
 from services.reporting.models import key_touches, touch_volume, touches
@@ -51,11 +51,17 @@ def touch_row(e: Envelope, pseudonymize: Pseudonymize) -> dict[str, Any] | None:
 async def apply_touchpoints(
     uow: UnitOfWork, envelopes: Sequence[Envelope], *, pseudonymize: Pseudonymize
 ) -> None:
-    todo = await uow.claim_batch(envelopes)
+    await apply_claimed(uow.session, await uow.claim_batch(envelopes), pseudonymize)
+    await credit_model.flush(uow.session)
+
+
+async def apply_claimed(
+    session: AsyncSession, todo: Sequence[Envelope], pseudonymize: Pseudonymize
+) -> None:
+    """Apply touchpoints already claimed in the inbox (new to this service)."""
     rows = [r for r in (touch_row(e, pseudonymize) for e in todo) if r is not None]
     if not rows:
         return
-    session = uow.session
     fresh = set(
         (
             await session.execute(
@@ -66,6 +72,8 @@ async def apply_touchpoints(
     rows = [r for r in rows if r["id"] in fresh]
     if not rows:
         return
+    # A new UTM touch may change the credit of the lead its key points at.
+    credit_model.mark_keys(session, {(r["workspace_id"], r["key"]) for r in rows if r["source"]})
     await _count(session, rows)
     await _first_touches(session, rows)
     await email_model.apply_engagement(session, [e for e in todo if e.id in fresh])

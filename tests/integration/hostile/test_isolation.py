@@ -62,6 +62,15 @@ def bodies(b: Victim) -> dict[tuple[str, str, str], dict[str, Any]]:
         },
         ("nurture", "POST", "/v1/suppressions"): {"email": "someone@a.example"},
         ("nurture", "PUT", "/v1/nurture/config"): {"from_address": "a@a.example"},
+        # Workspace-wide by key: A erases (in A) someone unknown, sets A's own origins.
+        ("ingest", "POST", "/v1/privacy/erasures"): {"email": "nobody@a.example"},
+        ("ingest", "PUT", "/v1/workspace/allowed-origins"): {"allowed_origins": []},
+        ("reporting", "POST", "/v1/campaign-costs"): {
+            "campaign": "a's",
+            "start": "2026-01-01",
+            "end": "2026-01-31",
+            "amount": 1.0,
+        },
     }
 
 
@@ -107,6 +116,8 @@ def _fill(service: str, path: str, b: Victim) -> str:
         name = match.group(1).split(":")[0]
         if name == "version" and path.startswith("/v1/models/"):
             return b.ids["model_version"]
+        if name == "kind":  # a key kind, not an object: rotates the caller's own write key
+            return "write"
         if name == "token":
             return b.ids["unsubscribe_token" if service == "nurture" else "open_token"]
         assert name in b.ids, f"{service} {path}: no id of B for {{{name}}}: add one in conftest"
@@ -170,7 +181,7 @@ def _calls(tenants: Tenants) -> list[Call]:
                     _fill(service, path, b),
                     _query(app, method, path, b),
                     body,
-                    "{" in path,
+                    bool(re.search(r"\{(?!kind\})", path)),
                 )
             )
     return calls
@@ -222,7 +233,7 @@ async def test_a_key_of_one_workspace_reaches_nothing_of_another(tenants: Tenant
     a, b, stack = tenants.a, tenants.b, tenants.stack
     calls = _calls(tenants)
     services = {c.service for c in calls}
-    assert services == {"scoring", "nurture", "reporting"}, services
+    assert services == {"ingest", "scoring", "nurture", "reporting"}, services
     before = await _snapshot(tenants)
     tally = Tally()
     problems: list[str] = []

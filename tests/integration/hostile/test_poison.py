@@ -24,9 +24,9 @@ from tests.integration.support import read_topic, wait_for
 
 # Which services read each topic (consumer groups; every service follows the workspaces).
 READERS = {
-    "touchpoints": {"scoring", "nurture"},
+    "touchpoints": {"scoring", "nurture", "reporting"},
     "lead-events": {"nurture", "reporting"},
-    "email-events": {"scoring", "nurture"},
+    "email-events": {"scoring", "nurture", "reporting"},
     "workspaces": {"ingest", "scoring", "nurture", "reporting"},
 }
 

@@ -70,7 +70,7 @@ CONFIG = {
     "timezone": "UTC",
     "send_window": {"start": "00:00", "end": "23:59:59.999999", "days": [1, 2, 3, 4, 5, 6, 7]},
     "caps": [{"max": 100, "per": "P1D"}],
-    "rate_per_minute": 10_000_000,
+    "rate_per_minute": 1_000_000,  # the most NurtureConfig allows: no limit in practice
     "from_address": "news@leadflow.example",
     "from_name": "LeadFlow",
 }

@@ -27,8 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.nurture import enrollment, scheduler
 from services.nurture import models as nurture_models
-from services.reporting import funnel, velocity
+from services.reporting import funnel, lead_model, velocity
 from services.reporting import models as reporting_models
+from services.reporting.pseudonyms import pseudonymizer
+from services.reporting.settings import ReportingSettings
 from services.scoring import handlers
 from services.scoring import models as scoring_models
 from services.scoring.live_models import LiveModels
@@ -43,7 +45,7 @@ from shared.bus import (
 from shared.db import OutboxRelay, UnitOfWork, create_session_factory
 from shared.events import Envelope, Topics
 from tests.integration.fault_support import Size, committed, figures, fresh_database, sizes
-from tests.integration.ingest_server import ingest_server
+from tests.integration.ingest_server import SECRET, ingest_server
 from tests.integration.scoring_support import state
 from tests.integration.support import read_topic, wait_for
 from tests.integration.test_nurture_enrollment import DEFINITION
@@ -102,7 +104,9 @@ class Pipeline:
             async with UnitOfWork(
                 sessions, inbox=scoring_models.inbox, outbox=scoring_models.outbox
             ) as uow:
-                await handlers.apply_touchpoints(uow, envelopes, live, topic=topics.lead_events)
+                await handlers.apply_touchpoints(
+                    uow, envelopes, live, topic=topics.lead_events, secret=SECRET
+                )
 
         await consume_everything(
             bootstrap, [topics.touchpoints, topics.email_events], score, whole_poll=True
@@ -134,7 +138,9 @@ class Pipeline:
             async with UnitOfWork(
                 reporting, inbox=reporting_models.inbox, outbox=reporting_models.outbox
             ) as uow:
-                await funnel.apply_lead_events(uow, list(envelopes))
+                await lead_model.apply_lead_events(
+                    uow, list(envelopes), pseudonymize=pseudonymizer(SECRET)
+                )
 
         await consume_everything(bootstrap, [topics.lead_events], report, whole_poll=True)
 
@@ -162,7 +168,13 @@ class Pipeline:
             )
         period = funnel.Period.of_days(date(2026, 1, 1), date(2026, 4, 30), "UTC")
         async with create_session_factory(self.reporting)() as session:
-            report = await funnel.funnel(session, ws, period)
+            report = await funnel.funnel(
+                session,
+                ws,
+                period,
+                as_of=datetime(2026, 5, 1, tzinfo=UTC),
+                windows=ReportingSettings().windows(),
+            )
             speed = await velocity.velocity(session, ws, period)
         return {
             **scoring,

@@ -77,7 +77,7 @@ class Recorder:
         with self.lock:
             rcpt_at = self._rcpt_at.pop(id(envelope), 0.0)
             self.received.append(
-                Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, rcpt_at)
+                Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, rcpt_at=rcpt_at)
             )
         return "250 2.0.0 queued"
 

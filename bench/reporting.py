@@ -177,7 +177,7 @@ async def load(database: str, ws: str, leads: int, touches_per_lead: int, seed: 
                 "unsubscribed_at",
             ],
         )
-        # What the consumer keeps per touch, derived here from the loaded touches.
+        # What the consumer keeps per touch and per enrollment, derived here from the loaded rows.
         await conn.execute(
             """
             INSERT INTO reporting.touch_volume (workspace_id, bucket, type, touches)
@@ -187,6 +187,11 @@ async def load(database: str, ws: str, leads: int, touches_per_lead: int, seed: 
             SELECT DISTINCT ON (workspace_id, key) workspace_id, key, at, id::text, source,
                    medium, campaign
               FROM reporting.touches ORDER BY workspace_id, key, at, id::text;
+            UPDATE reporting.leads l SET sequences = e.sequences
+              FROM (SELECT workspace_id, lead_id,
+                           array_agg(DISTINCT sequence_id ORDER BY sequence_id) AS sequences
+                      FROM reporting.enrollments GROUP BY 1, 2) e
+             WHERE l.workspace_id = e.workspace_id AND l.lead_id = e.lead_id;
             """
         )
         # Attribution credit per converting lead, by the consumer's own rebuild query.

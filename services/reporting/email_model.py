@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,3 +121,27 @@ async def _enrollments(session: AsyncSession, events: list[Envelope]) -> None:
         ),
         [rows[k] for k in sorted(rows)],
     )
+    per_lead: dict[tuple[str, str], set[str]] = {}
+    for r in rows.values():
+        per_lead.setdefault((r["workspace_id"], r["lead_id"]), set()).add(r["sequence_id"])
+    await session.execute(
+        _ADD_SEQUENCES,
+        [
+            {"ws": ws, "lead": lead, "sequences": sorted(per_lead[ws, lead])}
+            for ws, lead in sorted(per_lead)
+        ],
+    )
+
+
+# The lead's row may not exist yet (its lifecycle events come on another topic): created
+# bare, as lead_model does; rows that already list these sequences are left alone.
+_ADD_SEQUENCES = text(
+    """
+    INSERT INTO reporting.leads AS l (workspace_id, lead_id, sequences)
+    VALUES (:ws, :lead, CAST(:sequences AS text[]))
+    ON CONFLICT (workspace_id, lead_id) DO UPDATE
+       SET sequences = ARRAY(SELECT DISTINCT s FROM unnest(l.sequences || excluded.sequences) s
+                             ORDER BY s)
+     WHERE NOT coalesce(l.sequences, '{}') @> excluded.sequences
+    """
+)

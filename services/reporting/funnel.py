@@ -48,11 +48,10 @@ def group_sql(breakdown: Breakdown | None, unit: CohortUnit = "month") -> tuple[
     if breakdown == "cohort":
         return cohort_sql(unit), ""
     if breakdown == "sequence":
-        # A lead counts in every sequence it was ever enrolled in.
+        # A lead counts in every sequence it was ever enrolled in (kept on its row).
         return (
             f"coalesce(en.sequence_id, '{NO_VALUE}')",
-            " LEFT JOIN (SELECT DISTINCT lead_id, sequence_id FROM reporting.enrollments"
-            " WHERE workspace_id = :ws) en ON en.lead_id = l.lead_id",
+            " LEFT JOIN LATERAL unnest(l.sequences) en(sequence_id) ON true",
         )
     return "''", ""
 

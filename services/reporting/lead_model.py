@@ -298,6 +298,9 @@ async def merge(session: AsyncSession, workspace_id: str, into: str, folded: str
         f"{c} = CASE WHEN {touch_first} THEN b.{c} ELSE a.{c} END"
         for c in ("first_touch_at", "first_touch_id", "source", "medium", "campaign")
     ]
+    sequences = [
+        "sequences = ARRAY(SELECT DISTINCT s FROM unnest(a.sequences || b.sequences) s ORDER BY s)"
+    ]
     amounts = [
         f"won_amount = {_earlier_wins('b', 'a', 'won_at', 'won_amount')}",
         "opportunity_amount = "
@@ -305,7 +308,7 @@ async def merge(session: AsyncSession, workspace_id: str, into: str, folded: str
     ]
     await session.execute(
         text(
-            f"UPDATE reporting.leads a SET {', '.join(earliest + amounts + touch)}"
+            f"UPDATE reporting.leads a SET {', '.join(earliest + amounts + touch + sequences)}"
             " FROM reporting.leads b"
             " WHERE a.workspace_id = :ws AND a.lead_id = :into"
             " AND b.workspace_id = :ws AND b.lead_id = :folded"

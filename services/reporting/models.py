@@ -9,6 +9,7 @@ touchpoints seen for the first time in `touches`).
 from __future__ import annotations
 
 from sqlalchemy import (
+    ARRAY,
     Boolean,
     Column,
     Date,
@@ -66,6 +67,9 @@ leads = Table(
     Column("source", String),
     Column("medium", String),
     Column("campaign", String),
+    # The nurture sequences it was ever enrolled in, sorted (kept with `enrollments`): the
+    # funnel's sequence breakdown reads them here instead of joining every enrollment.
+    Column("sequences", ARRAY(String)),
     *(
         Index(f"ix_leads_{column}", "workspace_id", column)
         for column in (

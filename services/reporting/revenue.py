@@ -88,42 +88,37 @@ async def revenue(
     value = "coalesce(l.won_amount, l.opportunity_amount)"
     params = {"ws": workspace_id, "start": period.start, "end": period.end, "tz": period.zone}
     groups = [group_sql(dim, unit)[0] for dim in DIMENSIONS]  # type: ignore[arg-type]
-    # One pass over the period's leads for every dimension (and the total).
+    # One pass over the period's leads, grouped by every dimension at once (a few hundred
+    # combinations), rolled up per dimension here: cheaper than GROUPING SETS, which sorts
+    # the leads once per dimension.
     rows = await session.execute(
         text(
-            f"SELECT {', '.join(f'{g} AS g{i}' for i, g in enumerate(groups))},"
-            f" {', '.join(f'grouping({g})' for g in groups)},"
+            f"SELECT {', '.join(groups)},"
             f" count(*) FILTER (WHERE {inside.format('subscriber')}),"
             f" count(*) FILTER (WHERE {inside.format('mql')}),"
             f" count(*) FILTER (WHERE {inside.format('customer')}),"
             f" sum({value}) FILTER (WHERE {inside.format('customer')}),"
             f" count({value}) FILTER (WHERE {inside.format('customer')})"
             f" FROM reporting.leads l WHERE {LIVE} AND {ACTIVE}"
-            f" GROUP BY GROUPING SETS ((), {', '.join(f'({g})' for g in groups)})"
+            f" GROUP BY {', '.join(str(i + 1) for i in range(len(groups)))}"
         ),
         params,
     )
-    found: dict[str | None, dict[str, tuple[int, int, int, float, int]]] = {
-        dim: {} for dim in (None, *DIMENSIONS)
-    }
+    found: dict[str | None, dict[str, list[float]]] = {dim: {} for dim in (None, *DIMENSIONS)}
     n = len(DIMENSIONS)
     for row in rows:
-        grouped = [i for i in range(n) if row[n + i] == 0]
-        dim = DIMENSIONS[grouped[0]] if grouped else None
-        leads, mqls, customers, total, priced = row[2 * n :]
-        found[dim][row[grouped[0]] if grouped else ""] = (
-            int(leads),
-            int(mqls),
-            int(customers),
-            float(total or 0),
-            int(priced),
-        )
+        figures = [float(v or 0) for v in row[n:]]
+        for dim, g in [(None, ""), *zip(DIMENSIONS, row[:n], strict=True)]:
+            sums = found[dim].setdefault(g, [0.0] * len(figures))
+            for i, v in enumerate(figures):
+                sums[i] += v
     for campaign in costs:
-        found["campaign"].setdefault(campaign, (0, 0, 0, 0.0, 0))
+        found["campaign"].setdefault(campaign, [0.0] * 5)
     out = []
     for dim in (None, *DIMENSIONS):
         for g in sorted(found[dim]):
-            leads, mqls, customers, total, priced = found[dim][g]
+            leads, mqls, customers, priced = (int(found[dim][g][i]) for i in (0, 1, 2, 4))
+            total = found[dim][g][3]
             if not (leads or mqls or customers) and (dim != "campaign" or g not in costs):
                 continue
             if dim == "campaign":

@@ -144,6 +144,19 @@ def generate(ws: str, people: int = 140, seed: int = 11) -> Stream:
                     reason="test",
                 )
             )
+            if i % 18 == 4:  # enrolled before the merge: its sequence counts for the lead
+                enrolled = {"lead_id": other, "sequence_id": "seq_trial", "version": 1}
+                s.email_events.append(
+                    _env(
+                        ws,
+                        "enrollment.started",
+                        other,
+                        first + timedelta(hours=4),
+                        enrollment_id=f"enr_{other}_trial",
+                        trigger="x",
+                        **enrolled,
+                    )
+                )
             s.lead_events.append(
                 _env(
                     ws,
@@ -329,6 +342,8 @@ class Truth:
                 lead = merged[lead]
             return lead
 
+        self.canon = canon
+
         self.leads: dict[str, Lead] = {}
         keys: dict[str, str] = {}
         for e in s.lead_events:
@@ -362,7 +377,7 @@ class Truth:
             seqs = {
                 e.payload["sequence_id"]
                 for e in self.email_events
-                if e.type == "enrollment.started" and e.payload["lead_id"] == lead.id
+                if e.type == "enrollment.started" and self.canon(e.payload["lead_id"]) == lead.id
             }
             return sorted(seqs) or ["(none)"]
         return [lead.label(breakdown)]

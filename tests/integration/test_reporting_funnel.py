@@ -7,10 +7,11 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.reporting import funnel, lead_model, models, velocity
+from services.reporting import email_model, funnel, lead_model, models, velocity
 from services.reporting.pseudonyms import pseudonymizer
 from services.reporting.settings import DEFAULT_WINDOWS
 from shared.db import UnitOfWork, create_session_factory
@@ -122,3 +123,66 @@ async def test_velocity_matches_the_stage_entries(sessions) -> None:  # type: ig
     assert rows["time_in_subscriber"]["median_days"] == 1.0
     assert rows["time_in_lead"]["median_days"] == 5.0
     assert rows["first_touch_to_customer"]["leads"] == 0
+
+
+def enrolled(ws: str, lead: str, sequence: str, at: datetime) -> Envelope:
+    return Envelope(
+        type="enrollment.started",
+        workspace_id=ws,
+        lead_key=lead,
+        occurred_at=at,
+        payload={
+            "lead_id": lead,
+            "enrollment_id": f"enr_{lead}_{sequence}",
+            "sequence_id": sequence,
+            "version": 1,
+        },
+    )
+
+
+@pytest.mark.parametrize("merge_first", [False, True])
+async def test_a_lead_keeps_every_sequence_it_or_a_lead_merged_into_it_was_enrolled_in(
+    sessions,  # type: ignore[no-untyped-def]
+    merge_first: bool,
+) -> None:
+    ws = f"ws_{uuid.uuid4().hex[:8]}"
+    merged = Envelope(
+        type="lead.merged",
+        workspace_id=ws,
+        lead_key="ld_a",
+        occurred_at=DAY0 + timedelta(hours=3),
+        payload={"lead_id": "ld_a", "merged_lead_ids": ["ld_b"]},
+    )
+    lead_events = [moved(ws, "ld_a", "mql", DAY0), moved(ws, "ld_b", "subscriber", DAY0)]
+    email_events = [
+        enrolled(ws, "ld_a", "seq_welcome", DAY0 + timedelta(hours=1)),
+        enrolled(ws, "ld_b", "seq_trial", DAY0 + timedelta(hours=2)),
+        enrolled(ws, "ld_a", "seq_welcome", DAY0 + timedelta(hours=2)),  # again: no change
+    ]
+    steps = [lead_events, email_events, [merged]]
+    if merge_first:
+        steps = [lead_events, [merged], email_events]
+    for batch in steps:
+        async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
+            if batch is email_events:
+                await email_model.apply_email_events(uow, batch)
+            else:
+                await lead_model.apply_lead_events(uow, batch, pseudonymize=PSEUDONYMIZE)
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(models.leads.c.lead_id, models.leads.c.sequences).where(
+                    models.leads.c.workspace_id == ws
+                )
+            )
+        ).all()
+        period = funnel.Period.of_days(date(2026, 3, 1), date(2026, 3, 1), "UTC")
+        by_sequence = await funnel.funnel(
+            session, ws, period, as_of=DAY0 + timedelta(days=1), windows=DEFAULT_WINDOWS,
+            breakdown="sequence",
+        )  # fmt: skip
+    assert dict(rows)["ld_a"] == ["seq_trial", "seq_welcome"]
+    assert [(g["group"], g["stages"][0]["reached"]) for g in by_sequence["groups"]] == [
+        ("seq_trial", 1),
+        ("seq_welcome", 1),
+    ]

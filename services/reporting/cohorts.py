@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.funnel import LIVE, cohort_sql
+from services.reporting import cohort_buckets
+from services.reporting.cohort_buckets import age_sql
+from services.reporting.funnel import FIRST_SEEN, LIVE, cohort_sql
 from services.reporting.lead_model import FUNNEL
 from services.reporting.period import CohortUnit, Period, rate
 
@@ -30,28 +32,20 @@ def age_of(cohort: date, at: datetime, unit: CohortUnit) -> int:
     return months
 
 
-def _age_sql(column: str, unit: CohortUnit) -> str:
-    local = f"({column} AT TIME ZONE :tz)"
-    start = f"date_trunc('{unit}', least(l.first_touch_at, l.subscriber_at) AT TIME ZONE :tz)"
-    if unit == "week":
-        return f"floor(extract(epoch FROM {local} - {start}) / 604800)::int"
-    return (
-        f"((extract(year FROM {local}) - extract(year FROM {start})) * 12"
-        f" + extract(month FROM {local}) - extract(month FROM {start}))::int"
-    )
-
-
 async def cohorts(
     session: AsyncSession, workspace_id: str, period: Period, unit: CohortUnit, as_of: datetime
 ) -> list[dict[str, Any]]:
-    first = "least(l.first_touch_at, l.subscriber_at)"
     ages = ", ".join(
-        f"CASE WHEN l.{s}_at <= :as_of THEN {_age_sql(f'l.{s}_at', unit)} END" for s in STAGES
+        f"CASE WHEN l.{s}_at <= :as_of THEN {age_sql(f'l.{s}_at', FIRST_SEEN, unit)} END"
+        for s in STAGES
     )
+    # Stages are counted up to as_of: the buckets reach that far (within reason).
+    until = max(period.end, min(as_of, period.end + cohort_buckets.SPAN_AFTER))
+    buckets = cohort_buckets.Buckets.spanning(period.zone, unit, period.start, until)
     rows = await session.execute(
         text(
             f"SELECT {cohort_sql(unit)} AS cohort, {ages}, count(*) FROM reporting.leads l"
-            f" WHERE {LIVE} AND {first} >= :start AND {first} < :end"
+            f" WHERE {LIVE} AND {FIRST_SEEN} >= :start AND {FIRST_SEEN} < :end"
             " GROUP BY 1" + "".join(f", {i + 2}" for i in range(len(STAGES)))
         ),
         {
@@ -60,6 +54,7 @@ async def cohorts(
             "end": period.end,
             "tz": period.zone,
             "as_of": as_of,
+            **buckets.params(),
         },
     )
     size: dict[str, int] = defaultdict(int)

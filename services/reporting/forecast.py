@@ -59,7 +59,7 @@ async def forecast(
         observed = await session.execute(
             text(
                 f"SELECT CASE WHEN {t} <= :as_of"
-                f" THEN floor(extract(epoch FROM {t} - {f}) / 86400)::int END, count(*)"
+                f" THEN floor(date_part('epoch', {t} - {f}) / 86400)::int END, count(*)"
                 f" FROM reporting.leads l WHERE {LIVE} AND {f} >= :start AND {f} < :end"
                 " GROUP BY 1"
             ),
@@ -74,7 +74,7 @@ async def forecast(
         # (F(a) = 1): only younger ones are read.
         pipeline = await session.execute(
             text(
-                f"SELECT floor(extract(epoch FROM :as_of - {f}) / 86400)::int, count(*)"
+                f"SELECT floor(date_part('epoch', :as_of - {f}) / 86400)::int, count(*)"
                 f" FROM reporting.leads l WHERE {LIVE} AND {f} <= :as_of"
                 f" AND {f} > :as_of - make_interval(days => :oldest)"
                 f" AND ({t} <= :as_of) IS NOT TRUE"

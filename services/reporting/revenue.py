@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.funnel import ACTIVE, LIVE, group_sql
+from services.reporting.funnel import ACTIVE, LIVE, cohort_params, group_sql
 from services.reporting.models import campaign_costs
 from services.reporting.period import CohortUnit, Period
 
@@ -87,6 +87,7 @@ async def revenue(
     inside = "l.{0}_at >= :start AND l.{0}_at < :end"
     value = "coalesce(l.won_amount, l.opportunity_amount)"
     params = {"ws": workspace_id, "start": period.start, "end": period.end, "tz": period.zone}
+    params |= cohort_params(period, unit)
     groups = [group_sql(dim, unit)[0] for dim in DIMENSIONS]  # type: ignore[arg-type]
     # One pass over the period's leads, grouped by every dimension at once (a few hundred
     # combinations), rolled up per dimension here: cheaper than GROUPING SETS, which sorts

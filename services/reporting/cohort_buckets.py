@@ -1,4 +1,4 @@
-"""Which local week (from Monday) or month an instant falls in, cheaply in SQL.
+"""Which local day, week (from Monday) or month an instant falls in, cheaply in SQL.
 
 `date_trunc(unit, ts AT TIME ZONE tz)` per row (and `to_char` of it) costs more than the
 rest of a report over the ~50,000 leads of a month. So the local week or month starts are
@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-Unit = Literal["week", "month"]
+Unit = Literal["day", "week", "month"]
 SPAN_BEFORE = timedelta(days=3 * 366)  # leads first seen earlier take the slow path
 SPAN_AFTER = timedelta(days=2 * 366)
 _NEAR = timedelta(hours=3)  # more than any DST shift
@@ -25,33 +25,60 @@ _EMPTY = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _first_day(day: date, unit: Unit) -> date:
+    if unit == "day":
+        return day
     return day - timedelta(days=day.weekday()) if unit == "week" else day.replace(day=1)
 
 
 def _next(day: date, unit: Unit) -> date:
-    if unit == "week":
-        return day + timedelta(days=7)
+    if unit in ("day", "week"):
+        return day + timedelta(days=1 if unit == "day" else 7)
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _in_step(start: datetime, midnight: datetime, tz: ZoneInfo) -> bool:
+    """Whether instants before `start` show a wall time before `midnight` and those from it
+    on one at or after it, in the hours around (a change of UTC offset there, e.g. clocks
+    going back across midnight, could break that)."""
+    lo, hi = start - _NEAR, start + _NEAR
+    if lo.astimezone(tz).utcoffset() == hi.astimezone(tz).utcoffset():
+        return start.astimezone(tz).replace(tzinfo=None) == midnight
+    # The change happens at a whole second: find the first with the new offset.
+    old = lo.astimezone(tz).utcoffset()
+    a, z = int(lo.timestamp()), int(hi.timestamp())
+    while z - a > 1:
+        mid = (a + z) // 2
+        a, z = (mid, z) if datetime.fromtimestamp(mid, tz).utcoffset() == old else (a, mid)
+    change = datetime.fromtimestamp(z, UTC)
+
+    def wall(t: datetime) -> datetime:
+        return t.astimezone(tz).replace(tzinfo=None)
+
+    tick = timedelta(microseconds=1)
+    latest_before = [wall(min(change, start) - tick)] + (
+        [wall(start - tick)] if change < start else []
+    )
+    earliest_after = [wall(start)] + ([wall(change)] if change > start else [])
+    return max(latest_before) < midnight <= min(earliest_after)
 
 
 @dataclass(frozen=True)
 class Buckets:
     unit: Unit
-    starts: list[datetime]  # instants at which local weeks/months start, ascending
+    starts: list[datetime]  # instants at which local days/weeks/months start, ascending
     labels: list[str]  # each start's local date, YYYY-MM-DD
 
     @classmethod
     def spanning(cls, zone: str, unit: Unit, since: datetime, until: datetime) -> Buckets:
         """Buckets from the one holding `since` to the first starting after `until`; none
         (every row on the slow path) when a start is near a change of UTC offset."""
-        assert unit in ("week", "month")
+        assert unit in ("day", "week", "month")
         tz = ZoneInfo(zone)
         day = _first_day(since.astimezone(tz).date(), unit)
         starts: list[datetime] = []
         while True:
             at = datetime.combine(day, time(), tz)
-            utc = at.astimezone(UTC)
-            if {(utc + d).astimezone(tz).utcoffset() for d in (-_NEAR, _NEAR)} != {at.utcoffset()}:
+            if not _in_step(at.astimezone(UTC), datetime.combine(day, time()), tz):
                 return cls(unit, [], [])
             starts.append(at)
             if at > until:
@@ -79,7 +106,7 @@ def _index(expr: str) -> str:
 
 
 def label_sql(expr: str, unit: Unit) -> str:
-    """The local date (YYYY-MM-DD) starting the week or month an instant falls in."""
+    """The local date (YYYY-MM-DD) starting the day, week or month an instant falls in."""
     slow = f"to_char(date_trunc('{unit}', {expr} AT TIME ZONE :tz), 'YYYY-MM-DD')"
     return (
         f"CASE WHEN {_inside(expr)} THEN (CAST(:cb_labels AS text[]))[{_index(expr)}]"
@@ -91,8 +118,9 @@ def age_sql(expr: str, first: str, unit: Unit) -> str:
     """Whole local weeks or months from the start of `first`'s bucket to `expr`."""
     local = f"({expr} AT TIME ZONE :tz)"
     start = f"date_trunc('{unit}', {first} AT TIME ZONE :tz)"
-    if unit == "week":
-        slow = f"floor(date_part('epoch', {local} - {start}) / 604800)::int"
+    if unit in ("day", "week"):
+        seconds = 86400 if unit == "day" else 604800
+        slow = f"floor(date_part('epoch', {local} - {start}) / {seconds})::int"
     else:
         slow = (
             f"((date_part('year', {local}) - date_part('year', {start})) * 12"

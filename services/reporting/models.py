@@ -195,6 +195,13 @@ enrollments = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("exit_reason", String),  # "completed" or nurture's exit reason ("stage:sql", ...)
     Index("ix_enrollments_lead", "workspace_id", "lead_id"),
+    Index(  # the nurture report's goals (nurture.GOAL)
+        "ix_enrollments_goal",
+        "workspace_id",
+        "lead_id",
+        "sequence_id",
+        postgresql_where=text("exit_reason LIKE 'stage:%' OR exit_reason LIKE 'event:%'"),
+    ),
 )
 
 # One row per email send: what happened to it, first time each (email.* events, and the

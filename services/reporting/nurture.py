@@ -62,9 +62,6 @@ async def nurture(session: AsyncSession, workspace_id: str, period: Period) -> l
         ),
         params,
     )
-    sends_by_sequence = await session.execute(
-        text(f"SELECT s.sequence_id, {_COUNTS} {_SENDS} GROUP BY 1"), params
-    )
     enrolled = await session.execute(
         text(
             f"""
@@ -76,10 +73,14 @@ async def nurture(session: AsyncSession, workspace_id: str, period: Period) -> l
         ),
         params,
     )
+    steps_rows = [(r.sequence_id, r.step_id or "", r.variant_id, _ints(r._mapping)) for r in steps]
+    # A sequence's email counts are the sum of its steps' (each send has one step).
     totals: dict[str, dict[str, Any]] = {}
     empty = {"sent": 0, "opened": 0, "clicked": 0, "unsubscribed": 0, "bounced": 0}
-    for row in sends_by_sequence:
-        totals[row.sequence_id] = {"enrolled": 0, "reached_goal": 0, **_ints(row._mapping)}
+    for sequence, _, _, counts in steps_rows:
+        total = totals.setdefault(sequence, {"enrolled": 0, "reached_goal": 0, **empty})
+        for k in empty:
+            total[k] += counts[k]
     for sequence, n, goal in enrolled:
         totals.setdefault(sequence, {"enrolled": 0, "reached_goal": 0, **empty})
         totals[sequence] |= {"enrolled": int(n), "reached_goal": int(goal)}
@@ -88,11 +89,8 @@ async def nurture(session: AsyncSession, workspace_id: str, period: Period) -> l
         for seq, counts in totals.items()
     ]
     rows += [
-        _with_rates(
-            {"sequence_id": r.sequence_id, "step_id": r.step_id or "", "variant_id": r.variant_id}
-            | _ints(r._mapping)
-        )
-        for r in steps
+        _with_rates({"sequence_id": seq, "step_id": step, "variant_id": variant} | counts)
+        for seq, step, variant, counts in steps_rows
     ]
     rows.sort(key=lambda r: (r["sequence_id"], r["step_id"], r["variant_id"]))
     return rows

@@ -21,33 +21,36 @@ ZONES = [
     "Asia/Kolkata",  # +05:30
     "Pacific/Chatham",  # +12:45 / +13:45
     "America/St_Johns",  # -03:30
+    "America/Goose_Bay",  # until 2010 clocks went back from 00:01 to 23:01 the day before
     "Antarctica/Vostok",  # +07 -> +05 at 02:00 on Monday 2023-12-18: that midnight came twice
 ]
-SINCE, UNTIL = datetime(2021, 1, 1, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)
+SINCE, UNTIL = datetime(2008, 1, 1, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def _instants(n: int) -> list[datetime]:
     rng = random.Random(4)
-    span = (datetime(2027, 1, 1, tzinfo=UTC) - datetime(2019, 6, 1, tzinfo=UTC)).total_seconds()
+    span = (datetime(2027, 1, 1, tzinfo=UTC) - datetime(2006, 6, 1, tzinfo=UTC)).total_seconds()
     out = [
-        datetime(2019, 6, 1, tzinfo=UTC) + timedelta(seconds=rng.random() * span) for _ in range(n)
+        datetime(2006, 6, 1, tzinfo=UTC) + timedelta(seconds=rng.random() * span) for _ in range(n)
     ]
     # and instants right at and around local midnights, where buckets change
     for zone_day in range(0, 2000, 7):
         base = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=zone_day)
         out += [base + timedelta(minutes=m) for m in (-61, -1, 0, 1, 59, 60, 61, 180, 300)]
-    vostok = datetime(2023, 12, 17, 16, tzinfo=UTC)
-    return out + [vostok + timedelta(minutes=10 * m) for m in range(25)]
+    for change in (datetime(2023, 12, 17, 16, tzinfo=UTC), datetime(2009, 11, 1, 2, tzinfo=UTC)):
+        out += [change + timedelta(minutes=10 * m) for m in range(25)]  # Vostok, Goose Bay
+    return out
 
 
-@pytest.mark.parametrize("unit", ["week", "month"])
+@pytest.mark.parametrize("unit", ["day", "week", "month"])
 async def test_fast_and_per_row_cohorts_agree(engine: AsyncEngine, unit: str) -> None:
     instants = _instants(3000)
     slow_label = f"to_char(date_trunc('{unit}', a AT TIME ZONE :tz), 'YYYY-MM-DD')"
     local_a, local_b = "(a AT TIME ZONE :tz)", f"date_trunc('{unit}', b AT TIME ZONE :tz)"
+    seconds = 86400 if unit == "day" else 604800
     slow_age = (
-        f"floor(date_part('epoch', {local_a} - {local_b}) / 604800)::int"
-        if unit == "week"
+        f"floor(date_part('epoch', {local_a} - {local_b}) / {seconds})::int"
+        if unit in ("day", "week")
         else f"((date_part('year', {local_a}) - date_part('year', {local_b})) * 12"
         f" + date_part('month', {local_a}) - date_part('month', {local_b}))::int"
     )

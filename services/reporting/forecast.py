@@ -17,9 +17,12 @@ from services.reporting.period import Period, rate
 from services.reporting.revenue import money
 from services.reporting.velocity import quantile
 
-STEPS = (("lead", "mql"), ("mql", "sql"), ("opportunity", "customer"))
+# Customers come from sql, not opportunity: many deals are won without an opportunity stage
+# (a `Deal Won` event straight from sql), and a lead that reached sql has reached every
+# stage before a win.
+STEPS = (("lead", "mql"), ("mql", "sql"), ("sql", "customer"))
 METHOD = (
-    "For each step (lead -> mql, mql -> sql, opportunity -> customer), the period gives the "
+    "For each step (lead -> mql, mql -> sql, sql -> customer), the period gives the "
     "conversion rate p (of the leads that reached the first stage in the period, the share "
     "that reached the next by now) and the conversion times of those that did (whole days). "
     "A lead still open in the first stage (not converted, disqualified or recycled since) "

@@ -716,7 +716,7 @@ class Truth:
     # forecast ---------------------------------------------------------------------------
     def forecast(self, start: datetime, end: datetime, horizon: int) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
-        for before, after in (("lead", "mql"), ("mql", "sql"), ("opportunity", "customer")):
+        for before, after in (("lead", "mql"), ("mql", "sql"), ("sql", "customer")):
             observed = [
                 lead
                 for lead in self.leads.values()

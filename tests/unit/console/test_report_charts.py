@@ -74,7 +74,7 @@ def test_forecast_chart_shows_expected_against_open_leads_and_the_revenue() -> N
     rows = [
         {"measure": "mql", "from_stage": "lead", "pipeline": 40, "expected": 6.5},
         {"measure": "sql", "from_stage": "mql", "pipeline": 8, "expected": 3.25},
-        {"measure": "customer", "from_stage": "opportunity", "pipeline": 0, "expected": 0.0},
+        {"measure": "customer", "from_stage": "sql", "pipeline": 0, "expected": 0.0},
         {"measure": "revenue", "from_stage": "customer", "pipeline": None, "expected": 1234.5},
     ]
     svg = str(charts.forecast(rows))

@@ -79,7 +79,7 @@ FORECAST = {
         },
         {
             "measure": "customer",
-            "from_stage": "opportunity",
+            "from_stage": "sql",
             "pipeline": 2,
             "observed_leads": 3,
             "observed_conversion": 0.3333,

@@ -44,6 +44,7 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
+	deploy/local/prereqs.sh test
 	deploy/local/with-test-infra.sh $(BIN)/python -m bench $(BENCH_ARGS)
 
 stop:

@@ -1,13 +1,12 @@
 """Which local day, week (from Monday) or month an instant falls in, cheaply in SQL.
 
 `date_trunc(unit, ts AT TIME ZONE tz)` per row (and `to_char` of it) costs more than the
-rest of a report over the ~50,000 leads of a month. So the local week or month starts are
-worked out here, once per query, as instants, and each row finds its bucket by binary
+rest of a report over the ~50,000 leads of a month. So the local day, week or month starts
+are worked out here, once per query, as instants, and each row finds its bucket by binary
 search (`width_bucket`) and its label by array index. Rows outside the buckets' span fall
-back to the per-row expression, and so does every row when a bucket starts near a change
-of the zone's UTC offset (a zone changing its clocks at midnight could make the wall-clock
-bucket of an instant differ from its instant bucket there): results are always those of
-the per-row expression.
+back to the per-row expression, and so does every row when a bucket start is out of step
+with the wall clock (clocks going back across midnight, as in St. John's until 2011):
+results are always those of the per-row expression.
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ class Buckets:
     @classmethod
     def spanning(cls, zone: str, unit: Unit, since: datetime, until: datetime) -> Buckets:
         """Buckets from the one holding `since` to the first starting after `until`; none
-        (every row on the slow path) when a start is near a change of UTC offset."""
+        (every row on the slow path) when a start is out of step with the wall clock."""
         assert unit in ("day", "week", "month")
         tz = ZoneInfo(zone)
         day = _first_day(since.astimezone(tz).date(), unit)

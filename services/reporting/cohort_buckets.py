@@ -85,6 +85,10 @@ class Buckets:
             day = _next(day, unit)
         return cls(unit, starts, [s.date().isoformat() for s in starts])
 
+    def label(self, number: int, slow_label: str | None) -> str | None:
+        """The label of a row given `number_sql` and `slow_label_sql` of it."""
+        return self.labels[number - 1] if number else slow_label
+
     def params(self) -> dict[str, Any]:
         if not self.starts:
             return {"cb_lo": _EMPTY, "cb_hi": _EMPTY, "cb_starts": [_EMPTY], "cb_labels": [""]}
@@ -94,6 +98,20 @@ class Buckets:
             "cb_starts": self.starts,
             "cb_labels": self.labels,
         }
+
+
+def number_sql(expr: str) -> str:
+    """The number of the bucket an instant falls in (0 on the slow path): see `label`."""
+    return f"CASE WHEN {_inside(expr)} THEN {_index(expr)} ELSE 0 END"
+
+
+def slow_label_sql(expr: str, unit: Unit) -> str:
+    """The label of an instant on the slow path (null on the fast one): see `label`."""
+    return f"CASE WHEN {_inside(expr)} THEN NULL ELSE {_slow_label(expr, unit)} END"
+
+
+def _slow_label(expr: str, unit: Unit) -> str:
+    return f"to_char(date_trunc('{unit}', {expr} AT TIME ZONE :tz), 'YYYY-MM-DD')"
 
 
 def _inside(expr: str) -> str:
@@ -106,10 +124,9 @@ def _index(expr: str) -> str:
 
 def label_sql(expr: str, unit: Unit) -> str:
     """The local date (YYYY-MM-DD) starting the day, week or month an instant falls in."""
-    slow = f"to_char(date_trunc('{unit}', {expr} AT TIME ZONE :tz), 'YYYY-MM-DD')"
     return (
         f"CASE WHEN {_inside(expr)} THEN (CAST(:cb_labels AS text[]))[{_index(expr)}]"
-        f" ELSE {slow} END"
+        f" ELSE {_slow_label(expr, unit)} END"
     )
 
 

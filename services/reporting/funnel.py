@@ -98,8 +98,20 @@ async def funnel(
         "as_of": as_of,
         "tz": period.zone,
     }
+    leads = "reporting.leads l"
+    buckets = None
     if breakdown == "cohort":
-        params |= cohort_params(period, cohort_unit)
+        # Grouped by bucket number (labelled here) in a subquery the planner keeps apart
+        # (OFFSET 0): it cannot know there are few cohorts, and otherwise sorts every lead.
+        since = period.start - cohort_buckets.SPAN_BEFORE
+        buckets = cohort_buckets.Buckets.spanning(period.zone, cohort_unit, since, period.end)
+        params |= buckets.params()
+        group = "l.cohort_number, l.cohort_label"
+        leads = (
+            f"(SELECT l.*, {cohort_buckets.number_sql(FIRST_SEEN)} AS cohort_number,"
+            f" {cohort_buckets.slow_label_sql(FIRST_SEEN, cohort_unit)} AS cohort_label"
+            f" FROM reporting.leads l WHERE {LIVE} AND {ACTIVE} OFFSET 0) l"
+        )
     columns = []
     for i, stage in enumerate(FUNNEL):
         at = f"l.{stage}_at"
@@ -115,24 +127,33 @@ async def funnel(
         )
         columns.append(f"count(*) FILTER (WHERE {inside} AND {moved_on})")
         columns.append(f"count(*) FILTER (WHERE {inside} AND ({moved_on}) IS NOT TRUE AND {gone})")
+    width = 2 if buckets else 1  # columns naming the group
     rows = await session.execute(
         text(
-            f"SELECT {group} AS grp, {', '.join(columns)} FROM reporting.leads l{join}"
-            f" WHERE {LIVE} AND {ACTIVE} GROUP BY 1 ORDER BY 1"
+            f"SELECT {group}, {', '.join(columns)} FROM {leads}{join}"
+            + ("" if buckets else f" WHERE {LIVE} AND {ACTIVE}")
+            + f" GROUP BY {', '.join(map(str, range(1, width + 1)))}"
         ),
         params,
     )
-    groups = []
+    sums: dict[str, list[int]] = {}
     for row in rows:
-        values = list(row)
+        label = buckets.label(*row[:2]) if buckets else row[0]
+        label = NO_VALUE if label is None else label
+        total = sums.setdefault(label, [0] * (len(row) - width))
+        for i, n in enumerate(row[width:]):
+            total[i] += int(n)
+    groups = []
+    for label in sorted(sums):
+        values = sums[label]
         counts, converted, lost = [], [], []
         for i in range(len(FUNNEL)):
-            counts.append(int(values.pop(1)))
+            counts.append(values.pop(0))
             if i + 1 < len(FUNNEL):
-                converted.append(int(values.pop(1)))
-                lost.append(int(values.pop(1)))
+                converted.append(values.pop(0))
+                lost.append(values.pop(0))
         if any(counts):
-            groups.append((row[0], shape(counts, converted, lost, windows)))
+            groups.append((label, shape(counts, converted, lost, windows)))
     if breakdown is None:
         empty = shape([0] * len(FUNNEL), [0] * 5, [0] * 5, windows)
         return groups[0][1] if groups else empty

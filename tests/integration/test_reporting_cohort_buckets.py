@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.reporting.cohort_buckets import Buckets, age_sql, label_sql
+from services.reporting.cohort_buckets import (
+    Buckets,
+    age_sql,
+    label_sql,
+    number_sql,
+    slow_label_sql,
+)
 
 ZONES = [
     "UTC",
@@ -63,7 +69,8 @@ async def test_fast_and_per_row_cohorts_agree(engine: AsyncEngine, unit: str) ->
                 await conn.execute(
                     text(
                         f"SELECT a, {label_sql('a', unit)}, {slow_label},"  # type: ignore[arg-type]
-                        f" {age_sql('a', 'b', unit)}, {slow_age}"  # type: ignore[arg-type]
+                        f" {age_sql('a', 'b', unit)}, {slow_age},"  # type: ignore[arg-type]
+                        f" {number_sql('a')}, {slow_label_sql('a', unit)}"  # type: ignore[arg-type]
                         " FROM unnest(CAST(:xs AS timestamptz[]), CAST(:ys AS timestamptz[]))"
                         " AS t(a, b)"
                     ),
@@ -75,6 +82,8 @@ async def test_fast_and_per_row_cohorts_agree(engine: AsyncEngine, unit: str) ->
                     },
                 )
             ).all()
-            wrong = [r for r in rows if r[1] != r[2] or r[3] != r[4]]
+            wrong = [
+                r for r in rows if r[1] != r[2] or r[3] != r[4] or buckets.label(r[5], r[6]) != r[2]
+            ]
             assert not wrong, (zone, wrong[:3])
     assert fast_paths >= 4  # most zones take the fast path; the others fall back

@@ -14,9 +14,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.funnel import ACTIVE, FUNNEL, LIVE, Period
+from services.reporting.funnel import FUNNEL, LIVE, Period
 
 MILESTONES = ("mql", "sql", "customer")
+# Every measure ends at a stage after subscriber: the leads that reached one in the period
+# (fewer than the funnel's, which also reads those that only became subscribers).
+ENDS = "(" + " OR ".join(f"(l.{s}_at >= :start AND l.{s}_at < :end)" for s in FUNNEL[1:]) + ")"
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -50,7 +53,7 @@ async def velocity(
         ]
     row = (
         await session.execute(
-            text(f"SELECT {', '.join(columns)} FROM reporting.leads l WHERE {LIVE} AND {ACTIVE}"),
+            text(f"SELECT {', '.join(columns)} FROM reporting.leads l WHERE {LIVE} AND {ENDS}"),
             {"ws": workspace_id, "start": period.start, "end": period.end},
         )
     ).one()

@@ -18,11 +18,19 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.funnel import ACTIVE, LIVE, cohort_params, group_sql
+from services.reporting.funnel import LIVE, cohort_params, group_sql
 from services.reporting.models import campaign_costs
 from services.reporting.period import CohortUnit, Period
 
 DIMENSIONS = ("source", "campaign", "cohort")
+# The leads counted: new (subscriber), MQL or customer in the period.
+COUNTED = (
+    "("
+    + " OR ".join(
+        f"(l.{s}_at >= :start AND l.{s}_at < :end)" for s in ("subscriber", "mql", "customer")
+    )
+    + ")"
+)
 
 
 class CampaignCost(BaseModel):
@@ -100,7 +108,7 @@ async def revenue(
             f" count(*) FILTER (WHERE {inside.format('customer')}),"
             f" sum({value}) FILTER (WHERE {inside.format('customer')}),"
             f" count({value}) FILTER (WHERE {inside.format('customer')})"
-            f" FROM reporting.leads l WHERE {LIVE} AND {ACTIVE}"
+            f" FROM reporting.leads l WHERE {LIVE} AND {COUNTED}"
             f" GROUP BY {', '.join(str(i + 1) for i in range(len(groups)))}"
         ),
         params,

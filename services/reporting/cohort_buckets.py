@@ -63,7 +63,6 @@ def _in_step(start: datetime, midnight: datetime, tz: ZoneInfo) -> bool:
 
 @dataclass(frozen=True)
 class Buckets:
-    unit: Unit
     starts: list[datetime]  # instants at which local days/weeks/months start, ascending
     labels: list[str]  # each start's local date, YYYY-MM-DD
 
@@ -78,12 +77,12 @@ class Buckets:
         while True:
             at = datetime.combine(day, time(), tz)
             if not _in_step(at.astimezone(UTC), datetime.combine(day, time()), tz):
-                return cls(unit, [], [])
+                return cls([], [])
             starts.append(at)
             if at > until:
                 break
             day = _next(day, unit)
-        return cls(unit, starts, [s.date().isoformat() for s in starts])
+        return cls(starts, [s.date().isoformat() for s in starts])
 
     def label(self, number: int, slow_label: str | None) -> str | None:
         """The label of a row given `number_sql` and `slow_label_sql` of it."""

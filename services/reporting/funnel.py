@@ -67,11 +67,15 @@ def cohort_sql(unit: CohortUnit) -> str:
     return cohort_buckets.label_sql(FIRST_SEEN, unit)
 
 
-def cohort_params(period: Period, unit: CohortUnit) -> dict[str, Any]:
-    """Parameters of `cohort_sql` for the leads active in `period` (first seen before its
-    end)."""
+def cohorts_of(period: Period, unit: CohortUnit) -> cohort_buckets.Buckets:
+    """The cohort buckets of the leads active in `period` (first seen before its end)."""
     since = period.start - cohort_buckets.SPAN_BEFORE
-    return cohort_buckets.Buckets.spanning(period.zone, unit, since, period.end).params()
+    return cohort_buckets.Buckets.spanning(period.zone, unit, since, period.end)
+
+
+def cohort_params(period: Period, unit: CohortUnit) -> dict[str, Any]:
+    """Parameters of `cohort_sql` for the leads active in `period`."""
+    return cohorts_of(period, unit).params()
 
 
 LIVE = "l.workspace_id = :ws AND l.merged_into IS NULL"
@@ -103,8 +107,7 @@ async def funnel(
     if breakdown == "cohort":
         # Grouped by bucket number (labelled here) in a subquery the planner keeps apart
         # (OFFSET 0): it cannot know there are few cohorts, and otherwise sorts every lead.
-        since = period.start - cohort_buckets.SPAN_BEFORE
-        buckets = cohort_buckets.Buckets.spanning(period.zone, cohort_unit, since, period.end)
+        buckets = cohorts_of(period, cohort_unit)
         params |= buckets.params()
         group = "l.cohort_number, l.cohort_label"
         leads = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,3 +32,15 @@ def _dumps(value: Any) -> str:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under a session, inside the session's transaction: for COPY
+    and array-parameter statements where SQLAlchemy would send one row at a time."""
+    connection = await session.connection()
+    raw: Any = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    if not raw.is_in_transaction():
+        # SQLAlchemy opens the transaction at its first statement: run one before ours.
+        await session.execute(text("select 1"))
+    return raw

@@ -58,3 +58,19 @@ def test_factors_are_grouped_and_worded() -> None:
     assert words("demo_views", {}) == "never viewed the demo page in the last 90 days"
     assert words("free_mail", {"has_email": 1, "free_mail": 1}) == "uses a free-mail address"
     assert words("seniority", {"seniority": 4}) == "job title: vice president"
+
+
+def test_the_matrix_is_what_the_pipelines_vectorizer_gives(rows: list[dict[str, object]]) -> None:
+    """The batch matrix (inputs taken in C) against DictVectorizer, on the simulated rows and
+    on rows with unknown categories and inputs missing."""
+    bundle = default_bundle()
+    odd: list[dict[str, object]] = [
+        {**rows[0], "industry": "no such industry"},
+        {k: v for k, v in rows[1].items() if k not in ("country", "visits_7d")},
+        {"seniority": 3},
+        {},
+    ]
+    for batch in (rows, odd, odd[:1]):
+        expected = bundle.pipeline.named_steps["vectorize"].transform(batch)
+        expected = expected.toarray() if hasattr(expected, "toarray") else expected
+        assert np.array_equal(bundle.prepared.matrix(batch), expected)

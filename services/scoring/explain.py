@@ -63,6 +63,23 @@ def words(group: str, row: dict[str, Any]) -> str:
         except KeyError:
             counts = tuple(row.get(key, 0) for key, _ in _WINDOW_KEYS[group])
         return _counted(group, counts)
+    # Other groups read their own input only (free_mail: has_email too): cached by those.
+    key = (row.get(group, _MISSING), row.get("has_email") if group == "free_mail" else None)
+    try:
+        return _described_by(group, key)
+    except TypeError:  # an unhashable value
+        return _described(group, row)
+
+
+_MISSING = object()
+
+
+@functools.lru_cache(maxsize=16384)
+def _described_by(group: str, key: tuple[Any, Any]) -> str:
+    value, has_email = key
+    row = {} if value is _MISSING else {group: value}
+    if group == "free_mail":
+        row["has_email"] = has_email
     return _described(group, row)
 
 

@@ -6,6 +6,7 @@ order) so a sales action through the API or the decay job never interleaves with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -30,7 +31,7 @@ from services.scoring.models import (
 )
 from services.scoring.records import Directory, LeadRecord
 from services.scoring.rules import LedgerEntry
-from shared.db import driver_connection
+from shared.db import driver_connection, schema_of
 
 _RECORD_COLUMNS = (
     "stage",
@@ -158,10 +159,12 @@ _JSON_COLUMNS = frozenset(c.name for c in leads.columns if isinstance(c.type, JS
 _LEAD_COLUMNS = tuple(c.name for c in leads.columns if c.name != "created_at")
 
 
-def _lead_upsert() -> str:
-    """INSERT ... ON CONFLICT (id) DO UPDATE of every column but the creation time, from one
-    array per column (unnest): new and changed leads in one statement of one parameter
-    set, whatever their number (SQLAlchemy's executemany ran it once per lead)."""
+@functools.cache
+def _lead_upsert(schema: str | None) -> str:
+    """INSERT ... ON CONFLICT (id) DO UPDATE of every column but the creation time, into
+    `schema`'s leads, from one array per column (unnest): new and changed leads in one
+    statement of one parameter set, whatever their number (SQLAlchemy's executemany ran it
+    once per lead)."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     arrays = ", ".join(
         f"${k}::{leads.c[name].type.compile(dialect=dialect)}[]"
@@ -170,12 +173,9 @@ def _lead_upsert() -> str:
     columns = ", ".join(_LEAD_COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in _LEAD_COLUMNS if c != "id")
     return (
-        f"INSERT INTO {leads.schema}.{leads.name} ({columns}) SELECT * FROM unnest({arrays}) "
-        f"ON CONFLICT (id) DO UPDATE SET {updates}"
+        f'INSERT INTO "{schema or "public"}"."{leads.name}" ({columns}) '
+        f"SELECT * FROM unnest({arrays}) ON CONFLICT (id) DO UPDATE SET {updates}"
     )
-
-
-_UPSERT_SQL = _lead_upsert()
 
 
 def _json(value: Any) -> str:
@@ -205,7 +205,8 @@ async def save_records(session: AsyncSession, records: Sequence[LeadRecord], now
     todo = [r for r in records if r.changed or r.is_new]
     if todo:
         raw = await driver_connection(session)
-        await raw.execute(_UPSERT_SQL, *_lead_columns(todo, now))
+        upsert = _lead_upsert(await schema_of(session, leads))
+        await raw.execute(upsert, *_lead_columns(todo, now))
     for record in records:
         record.is_new = record.changed = False
 
@@ -267,7 +268,10 @@ async def add_timeline(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -
         return
     raw = await driver_connection(session)
     await raw.copy_records_to_table(
-        lead_events.name, schema_name=lead_events.schema, columns=TIMELINE_COLUMNS, records=rows
+        lead_events.name,
+        schema_name=await schema_of(session, lead_events),
+        columns=TIMELINE_COLUMNS,
+        records=rows,
     )
 
 

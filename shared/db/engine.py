@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -44,3 +44,12 @@ async def driver_connection(session: AsyncSession) -> Any:
         # SQLAlchemy opens the transaction at its first statement: run one before ours.
         await session.execute(text("select 1"))
     return raw
+
+
+async def schema_of(session: AsyncSession, table: Table) -> str | None:
+    """The schema `table` is in for this session: its engine's schema_translate_map applied,
+    as SQLAlchemy does for its own statements (statements sent to the driver need it)."""
+    connection = (await session.connection()).sync_connection
+    assert connection is not None
+    translate = connection.get_execution_options().get("schema_translate_map") or {}
+    return translate.get(table.schema, table.schema)

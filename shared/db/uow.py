@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db.engine import driver_connection
+from shared.db.engine import driver_connection, schema_of
 from shared.db.messaging import notify_channel
 from shared.events import Envelope, encode, encode_key
 
@@ -93,7 +93,7 @@ class UnitOfWork:
         raw = await driver_connection(self.session)
         await raw.copy_records_to_table(
             self._outbox.name,
-            schema_name=self._outbox.schema,
+            schema_name=await schema_of(self.session, self._outbox),
             columns=("topic", "key", "value"),
             records=[(topic, encode_key(e), encode(e)) for e in envelopes],
         )

@@ -7,6 +7,8 @@ the lead's own numbers, e.g. "viewed pricing 3 times in 7 days (5 in 90 days)".
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from typing import Any
 
@@ -55,16 +57,54 @@ def _times(n: int) -> str:
 def words(group: str, row: dict[str, Any]) -> str:
     """A factor described with this lead's numbers."""
     if group in COUNTED:
-        what = COUNTED[group]
-        counts = [(w, int(row.get(key, 0))) for key, w in _WINDOW_KEYS[group]]
-        w, n = next(((w, n) for w, n in counts if n), (0, 0))  # the shortest window with any
-        if not n:
-            return f"never {what} in the last {WINDOWS[-1]} days"
-        w_last, n_last = counts[-1]
-        text = f"{what} {_times(n)} in {w} days"
-        if n_last != n:
-            text += f" ({n_last} in {w_last} days)"
-        return text
+        take = _TAKE_COUNTS[group]
+        try:
+            counts = take(row)  # (rows from features.vector have every input)
+        except KeyError:
+            counts = tuple(row.get(key, 0) for key, _ in _WINDOW_KEYS[group])
+        return _counted(group, counts)
+    # Other groups read their own input only (free_mail: has_email too): cached by those.
+    key = (row.get(group, _MISSING), row.get("has_email") if group == "free_mail" else None)
+    try:
+        return _described_by(group, key)
+    except TypeError:  # an unhashable value
+        return _described(group, row)
+
+
+_MISSING = object()
+
+
+@functools.lru_cache(maxsize=16384)
+def _described_by(group: str, key: tuple[Any, Any]) -> str:
+    value, has_email = key
+    row = {} if value is _MISSING else {group: value}
+    if group == "free_mail":
+        row["has_email"] = has_email
+    return _described(group, row)
+
+
+# group -> the lead's windowed counts of it, shortest window first (taken in C)
+_TAKE_COUNTS = {
+    group: operator.itemgetter(*(key for key, _ in keys)) for group, keys in _WINDOW_KEYS.items()
+}
+
+
+@functools.lru_cache(maxsize=16384)
+def _counted(group: str, values: tuple[Any, ...]) -> str:
+    """(Cached: a few thousand count combinations make every lead.scored's factors.)"""
+    what = COUNTED[group]
+    counts = [(w, int(n)) for (_, w), n in zip(_WINDOW_KEYS[group], values, strict=True)]
+    w, n = next(((w, n) for w, n in counts if n), (0, 0))  # the shortest window with any
+    if not n:
+        return f"never {what} in the last {WINDOWS[-1]} days"
+    w_last, n_last = counts[-1]
+    text = f"{what} {_times(n)} in {w} days"
+    if n_last != n:
+        text += f" ({n_last} in {w_last} days)"
+    return text
+
+
+def _described(group: str, row: dict[str, Any]) -> str:
     if group == "total_events":
         return f"{int(row.get('total_events', 0))} interactions in all"
     if group == "seniority":

@@ -72,17 +72,25 @@ FREE_MAIL = frozenset(
 
 def page_category(payload: dict[str, Any]) -> str:
     props = payload.get("properties") or {}
-    text = " ".join(
-        str(v)
-        for v in (props.get("path"), props.get("url"), payload.get("name"), payload.get("category"))
-        if v
-    )
-    return _category_of(text)
+    parts = (props.get("path"), props.get("url"), payload.get("name"), payload.get("category"))
+    try:
+        return _category_of_parts(parts)
+    except TypeError:  # an unhashable value (a list for a name, say): not cached
+        return _category_of(_text_of(parts))
+
+
+def _text_of(parts: tuple[Any, ...]) -> str:
+    return " ".join(str(v) for v in parts if v)
+
+
+@functools.lru_cache(maxsize=8192)
+def _category_of_parts(parts: tuple[Any, ...]) -> str:
+    """(Cached by the page's path, URL, name and category: a site has few pages.)"""
+    return _category_of(_text_of(parts))
 
 
 @functools.lru_cache(maxsize=8192)
 def _category_of(text: str) -> str:
-    """(Cached: a site has few pages, each seen many times.)"""
     for category, pattern in PAGE_CATEGORIES:
         if pattern.search(text):
             return category
@@ -91,19 +99,32 @@ def _category_of(text: str) -> str:
 
 def counters_of(event_type: str, payload: dict[str, Any]) -> list[str]:
     """The counters one event adds 1 to."""
-    counters = [f"type:{event_type}"]
+    return list(_counters(event_type, payload))
+
+
+def _counters(event_type: str, payload: dict[str, Any]) -> tuple[str, ...]:
     if event_type in ("page", "screen"):
-        category = page_category(payload)
-        counters.append(f"page:{category}")
-        if category in HIGH_INTENT_PAGES:
-            counters.append("high_intent")
-    elif event_type == "track":
-        name = str(payload.get("event") or "")
-        if FORM_EVENT.search(name):
-            counters.append("form_fill")
-        if HIGH_INTENT_EVENT.search(name):
-            counters.append("high_intent")
-    return counters
+        return _page_counters(event_type, page_category(payload))
+    if event_type == "track":
+        return _track_counters(str(payload.get("event") or ""))
+    return (f"type:{event_type}",)
+
+
+@functools.lru_cache(maxsize=64)
+def _page_counters(event_type: str, category: str) -> tuple[str, ...]:
+    counters = (f"type:{event_type}", f"page:{category}")
+    return (*counters, "high_intent") if category in HIGH_INTENT_PAGES else counters
+
+
+@functools.lru_cache(maxsize=8192)
+def _track_counters(name: str) -> tuple[str, ...]:
+    """(Cached by event name: a workspace tracks a few kinds of action.)"""
+    counters = ["type:track"]
+    if FORM_EVENT.search(name):
+        counters.append("form_fill")
+    if HIGH_INTENT_EVENT.search(name):
+        counters.append("high_intent")
+    return tuple(counters)
 
 
 @dataclass
@@ -115,12 +136,19 @@ class FeatureState:
     first_seen: str | None = None
     last_seen: str | None = None
 
+    # `vector`'s counts (windowed inputs and total_events) as of the ordinal day
+    # `_counted_day`, kept up to date by `add` while the lead's last day stays the same: most
+    # events fall on their lead's last day, so few need every day counted again.
+    _counted: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _counted_day: int = field(default=0, repr=False, compare=False)
+
     def add(self, event_type: str, payload: dict[str, Any], at: datetime) -> None:
         """Count one event (incremental: no history is re-read)."""
         stamp = at.isoformat()
         today = stamp[:10]  # at.date().isoformat()
+        counters = _counters(event_type, payload)
         day, totals = self.daily.setdefault(today, {}), self.totals
-        for counter in counters_of(event_type, payload):
+        for counter in counters:
             day[counter] = day.get(counter, 0) + 1
             totals[counter] = totals.get(counter, 0) + 1
         if self.first_seen is None or stamp < self.first_seen:
@@ -130,11 +158,25 @@ class FeatureState:
             self.last_seen = stamp
             if moved:  # days before the window start may have dropped out
                 self._forget_before(_ordinal(today) - KEEP_DAYS)
+                self._counted = None  # every day's age changed
         elif _ordinal(today) <= _ordinal(self.last_seen[:10]) - KEEP_DAYS:
             del self.daily[today]  # a late event older than the window: counted in totals only
+        if self._counted is not None:
+            _count_into(self._counted, counters, self._counted_day - _ordinal(today), 1)
+
+    def counted(self) -> dict[str, int]:
+        """The windowed inputs and total_events as of the last activity (see `vector`);
+        the caller must not change it."""
+        if self.last_seen is None:
+            return _count(self, date.today().toordinal())
+        today = _ordinal(self.last_seen[:10])
+        if self._counted is None or self._counted_day != today:
+            self._counted, self._counted_day = _count(self, today), today
+        return self._counted
 
     def merge(self, other: FeatureState) -> None:
         """Fold another lead's history into this one (identity stitching)."""
+        self._counted = None
         for day, counters in other.daily.items():
             mine = self.daily.setdefault(day, {})
             for name, n in counters.items():
@@ -249,19 +291,35 @@ def vector(
     categorical strings. (How long it has been idle since is not an input: the scorer fades
     engagement with the workspace's half-life, see scorer.py.) `fit` is fit_vector(traits)
     when the caller has it already."""
-    today = _ordinal(state.last_seen[:10]) if state.last_seen else date.today().toordinal()
-    features: dict[str, Any] = dict(_ZERO)
-    for day, counters in state.daily.items():
-        age = today - _ordinal(day)
-        if not 0 <= age < KEEP_DAYS:
-            continue
-        keys_of = _KEYS_BY_AGE[age]
-        for name, n in counters.items():
-            for key in keys_of.get(name, ()):
-                features[key] += n
-    features["total_events"] = sum(v for k, v in state.totals.items() if k.startswith("type:"))
+    features: dict[str, Any] = dict(state.counted())
     features.update(fit if fit is not None else fit_vector(traits))
     return features
+
+
+def _count(state: FeatureState, today: int) -> dict[str, int]:
+    """Windowed inputs of the days in the window ending on the ordinal day `today`, and
+    total_events (every event counted in totals)."""
+    counted = dict(_ZERO)
+    for day, counters in state.daily.items():
+        age = today - _ordinal(day)
+        if 0 <= age < KEEP_DAYS:
+            keys_of = _KEYS_BY_AGE[age]
+            for name, n in counters.items():
+                for key in keys_of.get(name, ()):
+                    counted[key] += n
+    counted["total_events"] = sum(v for k, v in state.totals.items() if k.startswith("type:"))
+    return counted
+
+
+def _count_into(counted: dict[str, int], counters: tuple[str, ...], age: int, n: int) -> None:
+    """Add n events of these counters, on a day `age` days before the last, to `_count`'s
+    figures."""
+    keys_of = _KEYS_BY_AGE[age] if 0 <= age < KEEP_DAYS else {}
+    for counter in counters:
+        for key in keys_of.get(counter, ()):
+            counted[key] += n
+        if counter.startswith("type:"):
+            counted["total_events"] += n
 
 
 def fit_vector(traits: dict[str, Any]) -> dict[str, Any]:

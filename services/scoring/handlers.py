@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -340,7 +341,11 @@ def enter(
 
 
 def _factors(bundle: ModelBundle, scores: Scores, s: Step) -> list[dict[str, Any]]:
-    return [f._asdict() for f in factors(bundle, scores, s.row, s.vector)]  # name, points, text
+    # Dicts made directly (NamedTuple._asdict is slow): kept on the lead and published.
+    return [
+        {"name": f.name, "points": f.points, "text": f.text}
+        for f in factors(bundle, scores, s.row, s.vector)
+    ]
 
 
 def _amount(e: Envelope) -> float | None:
@@ -352,16 +357,18 @@ def _amount(e: Envelope) -> float | None:
     return None
 
 
-def _timeline_row(s: Step) -> dict[str, Any]:
+def _timeline_row(s: Step) -> tuple[Any, ...]:
+    """The event's row of store.TIMELINE_COLUMNS (made straight as COPY takes it)."""
     e = s.envelope
-    return {
-        "event_id": e.id,
-        "workspace_id": e.workspace_id,
-        "lead_id": s.record.merged_into or s.record.id,
-        "type": e.type,
-        "occurred_at": e.occurred_at,
-        "payload": {k: v for k, v in e.payload.items() if k not in TIMELINE_SKIPS},
-    }
+    payload = {k: v for k, v in e.payload.items() if k not in TIMELINE_SKIPS}
+    return (
+        e.id,
+        e.workspace_id,
+        s.record.merged_into or s.record.id,
+        e.type,
+        e.occurred_at,
+        orjson.dumps(payload).decode(),
+    )
 
 
 def traits_of(envelope: Envelope) -> dict[str, Any]:

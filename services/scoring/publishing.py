@@ -6,6 +6,7 @@ replay of the same touchpoints yields the same ids and consumers' inboxes drop r
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,10 +15,18 @@ from services.scoring.records import LeadRecord
 from shared.events import Envelope
 
 _IDS = uuid.UUID("2f4a8c1e-7d3b-4e6f-9a0b-5c1d2e3f4a5b")
+_ID_HASH = hashlib.sha1(_IDS.bytes, usedforsecurity=False)
+# uuid5's version (5) and RFC 4122 variant bits, set on the first 128 bits of the hash
+_KEEP = ~((0xF000 << 64) | (0xC000 << 48))
+_SET = (5 << 76) | (0x8000 << 48)
 
 
 def event_id(*parts: object) -> uuid.UUID:
-    return uuid.uuid5(_IDS, ":".join(str(p) for p in parts))
+    """uuid.uuid5(_IDS, "part:part:..."), at half the cost (one made per published event):
+    the namespace hashed once, the UUID made from an int."""
+    digest = _ID_HASH.copy()
+    digest.update(":".join(map(str, parts)).encode())
+    return uuid.UUID(int=int.from_bytes(digest.digest()[:16]) & _KEEP | _SET)
 
 
 def _lead_facts(record: LeadRecord) -> dict[str, Any]:

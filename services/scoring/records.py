@@ -60,8 +60,11 @@ class LeadRecord:
         return self.fit_cache[1]
 
     def seen(self, at: datetime) -> None:
-        self.first_seen_at = min(self.first_seen_at, at)
-        self.last_seen_at = max(self.last_seen_at, at)
+        # (What min() and max() keep, including which of two equal instants, without calls.)
+        if at < self.first_seen_at:
+            self.first_seen_at = at
+        if at > self.last_seen_at:
+            self.last_seen_at = at
 
     def absorb(self, other: LeadRecord) -> None:
         """Take in another lead's history and traits (this one's traits win)."""

@@ -21,7 +21,7 @@ import functools
 import io
 import itertools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -143,16 +143,26 @@ class _Prepared:
         x = np.zeros((len(rows), len(self.names)))
         if rows:
             x[:, columns] = _numbers(rows, numeric)
-        hot_rows, hot_columns = [], []
-        for name, column_of in onehot.items():
-            for i, row in enumerate(rows):
-                value = row.get(name)
-                j = column_of.get(value if isinstance(value, str) else str(value))
-                if j is not None:
-                    hot_rows.append(i)
-                    hot_columns.append(j)
-        x[hot_rows, hot_columns] = 1.0
+        for hot in _one_hot_columns(rows, onehot):
+            found = hot >= 0
+            x[found.nonzero()[0], hot[found]] = 1.0
         return x
+
+
+def _one_hot_columns(
+    rows: Sequence[dict[str, Any]], onehot: dict[str, dict[str, int]]
+) -> Iterator[np.ndarray]:
+    """Per categorical input, each row's column for its value (-1: a value the model does
+    not know), looked up in C."""
+    for name, column_of in onehot.items():
+        try:
+            values = list(map(operator.itemgetter(name), rows))
+        except KeyError:
+            values = [row.get(name) for row in rows]
+        if not set(map(type, values)) <= {str}:  # (others are looked up as their text)
+            values = [v if isinstance(v, str) else str(v) for v in values]
+        found = map(column_of.get, values, itertools.repeat(-1))
+        yield np.fromiter(found, dtype=np.intp, count=len(values))
 
 
 def _numbers(rows: Sequence[dict[str, Any]], names: list[str]) -> Any:

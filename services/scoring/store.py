@@ -6,13 +6,15 @@ order) so a sales action through the API or the decay job never interleaves with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import String, any_, bindparam, func, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.config import ScoringConfig
@@ -29,6 +31,7 @@ from services.scoring.models import (
 )
 from services.scoring.records import Directory, LeadRecord
 from services.scoring.rules import LedgerEntry
+from shared.db import driver_connection, schema_of
 
 _RECORD_COLUMNS = (
     "stage",
@@ -152,42 +155,58 @@ async def save_config(session: AsyncSession, workspace_id: str, config: ScoringC
     )
 
 
-def _row(record: LeadRecord, now: datetime) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "workspace_id": record.workspace_id,
-        "traits": record.traits,
-        "features": record.features.as_json(),
-        "first_seen_at": record.first_seen_at,
-        "last_seen_at": record.last_seen_at,
-        "merged_into": record.merged_into,
-        "updated_at": now,
-        **{c: getattr(record, c) for c in _RECORD_COLUMNS},
+_JSON_COLUMNS = frozenset(c.name for c in leads.columns if isinstance(c.type, JSONB))
+_LEAD_COLUMNS = tuple(c.name for c in leads.columns if c.name != "created_at")
+
+
+@functools.cache
+def _lead_upsert(schema: str | None) -> str:
+    """INSERT ... ON CONFLICT (id) DO UPDATE of every column but the creation time, into
+    `schema`'s leads, from one array per column (unnest): new and changed leads in one
+    statement of one parameter set, whatever their number (SQLAlchemy's executemany ran it
+    once per lead)."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(
+        f"${k}::{leads.c[name].type.compile(dialect=dialect)}[]"
+        for k, name in enumerate(_LEAD_COLUMNS, 1)
+    )
+    columns = ", ".join(_LEAD_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _LEAD_COLUMNS if c != "id")
+    return (
+        f'INSERT INTO "{schema or "public"}"."{leads.name}" ({columns}) '
+        f"SELECT * FROM unnest({arrays}) ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()  # as the engine's json_serializer writes it
+
+
+def _lead_columns(records: Sequence[LeadRecord], now: datetime) -> list[list[Any]]:
+    """The upsert's parameters: one list per column of _LEAD_COLUMNS, one item per lead."""
+    values: dict[str, list[Any]] = {
+        "id": [r.id for r in records],
+        "workspace_id": [r.workspace_id for r in records],
+        "traits": [_json(r.traits) for r in records],
+        "features": [_json(r.features.as_json()) for r in records],
+        "first_seen_at": [r.first_seen_at for r in records],
+        "last_seen_at": [r.last_seen_at for r in records],
+        "merged_into": [r.merged_into for r in records],
+        "updated_at": [now] * len(records),
     }
-
-
-_UPSERT: Any = None
-
-
-def _upsert() -> Any:
-    """INSERT ... ON CONFLICT (id) DO UPDATE of every column but the creation time: new and
-    changed leads in one statement (sent as multi-row VALUES by SQLAlchemy)."""
-    global _UPSERT
-    if _UPSERT is None:
-        stmt = insert(leads)
-        kept = {"id", "created_at"}
-        _UPSERT = stmt.on_conflict_do_update(
-            index_elements=[leads.c.id],
-            set_={c.name: stmt.excluded[c.name] for c in leads.columns if c.name not in kept},
-        )
-    return _UPSERT
+    for c in _RECORD_COLUMNS:
+        got = [getattr(r, c) for r in records]
+        values[c] = [_json(v) for v in got] if c in _JSON_COLUMNS else got
+    return [values[c] for c in _LEAD_COLUMNS]
 
 
 async def save_records(session: AsyncSession, records: Sequence[LeadRecord], now: datetime) -> None:
     """Write new and changed leads."""
-    rows = [_row(r, now) for r in records if r.changed or r.is_new]
-    if rows:
-        await session.execute(_upsert(), rows)
+    todo = [r for r in records if r.changed or r.is_new]
+    if todo:
+        raw = await driver_connection(session)
+        upsert = _lead_upsert(await schema_of(session, leads))
+        await raw.execute(upsert, *_lead_columns(todo, now))
     for record in records:
         record.is_new = record.changed = False
 
@@ -238,25 +257,21 @@ async def save_directory(session: AsyncSession, directory: Directory) -> None:
     directory.conflicts.clear()
 
 
-_TIMELINE_COLUMNS = ("event_id", "workspace_id", "lead_id", "type", "occurred_at", "payload")
+TIMELINE_COLUMNS = ("event_id", "workspace_id", "lead_id", "type", "occurred_at", "payload")
 
 
-async def add_timeline(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Timeline rows by COPY (one per applied touchpoint: the largest write of a batch).
-    Their event ids were just claimed in the inbox, so none can be there already."""
+async def add_timeline(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Timeline rows (TIMELINE_COLUMNS, the payload as JSON text) by COPY: one per applied
+    touchpoint, the largest write of a batch. Their event ids were just claimed in the
+    inbox, so none can be there already."""
     if not rows:
         return
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None
+    raw = await driver_connection(session)
     await raw.copy_records_to_table(
         lead_events.name,
-        schema_name=lead_events.schema,
-        columns=_TIMELINE_COLUMNS,
-        records=[
-            (*(r[c] for c in _TIMELINE_COLUMNS[:-1]), orjson.dumps(r["payload"]).decode())
-            for r in rows
-        ],
+        schema_name=await schema_of(session, lead_events),
+        columns=TIMELINE_COLUMNS,
+        records=rows,
     )
 
 

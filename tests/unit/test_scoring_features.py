@@ -1,3 +1,5 @@
+import json
+import random
 from datetime import UTC, datetime, timedelta
 
 from services.scoring.features import FeatureState, counters_of, page_category, seniority, vector
@@ -81,3 +83,40 @@ def test_traits_become_fit_features() -> None:
         seniority(t)
         for t in ("Co-founder & CEO", "Head of Growth", "Account Manager", "Engineer", None)
     ] == [5, 3, 2, 1, 0]
+
+
+def test_counts_kept_up_to_date_by_add_equal_a_full_recount() -> None:
+    """`add` keeps vector's counts up to date while the last day stays: on random events
+    (same day, new days, late ones, some older than the window, merges) the vector always
+    equals one counted from scratch."""
+    rng = random.Random(5)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    kinds = [
+        ("page", {"properties": {"path": "/pricing"}}),
+        ("page", {"name": "Blog"}),
+        ("screen", {"name": "Book a demo"}),
+        ("track", {"event": "Form Submitted"}),
+        ("identify", {}),
+        ("email.opened", {}),
+        ("email.clicked", {}),
+    ]
+    for _ in range(60):
+        state, other = FeatureState(), FeatureState()
+        clock = start + timedelta(days=rng.randrange(200))
+        for _ in range(rng.randrange(1, 80)):
+            step = rng.random()
+            if step < 0.5:
+                clock += timedelta(minutes=rng.randrange(90))
+                at = clock
+            elif step < 0.7:
+                clock += timedelta(days=rng.randrange(1, 40))
+                at = clock
+            else:  # a late event, sometimes older than the window
+                at = clock - timedelta(days=rng.randrange(0, 120), minutes=rng.randrange(600))
+            kind, payload = rng.choice(kinds)
+            (other if rng.random() < 0.1 else state).add(kind, payload, at)
+            if rng.random() < 0.03:
+                state.merge(other)
+                other = FeatureState()
+            again = FeatureState.from_json(json.loads(json.dumps(state.as_json())))
+            assert vector(state, {}) == vector(again, {})

@@ -1,9 +1,11 @@
+import random
+import uuid
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
-from services.scoring import training
+from services.scoring import publishing, training
 from services.scoring.explain import group_of, words
 from services.scoring.live_models import default_bundle
 from services.scoring.scorer import ModelBundle, factors, score_many
@@ -58,3 +60,50 @@ def test_factors_are_grouped_and_worded() -> None:
     assert words("demo_views", {}) == "never viewed the demo page in the last 90 days"
     assert words("free_mail", {"has_email": 1, "free_mail": 1}) == "uses a free-mail address"
     assert words("seniority", {"seniority": 4}) == "job title: vice president"
+
+
+def test_the_matrix_is_what_the_pipelines_vectorizer_gives(rows: list[dict[str, object]]) -> None:
+    """The batch matrix (inputs taken in C) against DictVectorizer, on the simulated rows and
+    on rows with unknown categories and inputs missing."""
+    bundle = default_bundle()
+    odd: list[dict[str, object]] = [
+        {**rows[0], "industry": "no such industry"},
+        {k: v for k, v in rows[1].items() if k not in ("country", "visits_7d")},
+        {"seniority": 3},
+        {},
+    ]
+    for batch in (rows, odd, odd[:1]):
+        expected = bundle.pipeline.named_steps["vectorize"].transform(batch)
+        expected = expected.toarray() if hasattr(expected, "toarray") else expected
+        assert np.array_equal(bundle.prepared.matrix(batch), expected)
+
+
+def test_event_ids_are_uuid5_of_their_parts() -> None:
+    """publishing.event_id spells uuid5 out (a replay must give the ids earlier runs gave)."""
+    rng = random.Random(3)
+    for _ in range(3000):
+        parts = [
+            rng.choice(["ld_1a2b3c4d5e6f7a8b", "scored", "mql", "é", ""]),
+            uuid.UUID(int=rng.getrandbits(128)),
+            rng.choice([None, 7, "x" * rng.randrange(100), datetime(2026, 1, 1, tzinfo=UTC)]),
+        ][: rng.randrange(1, 4)]
+        expected = uuid.uuid5(publishing._IDS, ":".join(str(p) for p in parts))
+        assert publishing.event_id(*parts) == expected
+
+
+def test_cached_words_are_the_words_of_the_row(rows: list[dict[str, object]]) -> None:
+    """words() caches by the inputs a group reads: the same text as reading the row."""
+    from services.scoring.explain import _described
+
+    odd = [{}, {"has_email": 1}, {"free_mail": 1}, {"log_company_size": 2.0}, {"industry": "X"}]
+    for row in [*rows, *odd]:
+        for group in ("total_events", "seniority", "log_company_size", "has_email", "free_mail"):
+            assert words(group, row) == _described(group, row)
+        for group in ("industry", "country", "something_else"):
+            assert words(group, row) == _described(group, row)
+    assert words("visits", {"visits_7d": 0, "visits_30d": 2, "visits_90d": 2}) == (
+        "visited the site 2 times in 30 days"
+    )
+    assert words("visits", {"visits_7d": 1, "visits_30d": 1, "visits_90d": 4.0}) == (
+        "visited the site once in 7 days (4 in 90 days)"
+    )

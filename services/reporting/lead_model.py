@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import bindparam, or_, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import String
 
@@ -105,14 +105,19 @@ _MERGED = text(
 
 async def _ensure_leads(session: AsyncSession, pairs: set[tuple[str, str]]) -> None:
     if pairs:
+        ordered = sorted(pairs)
         await session.execute(
-            insert(leads).on_conflict_do_nothing(),
-            [{"workspace_id": ws, "lead_id": lead} for ws, lead in sorted(pairs)],
+            _ENSURE, {"ws": [p[0] for p in ordered], "leads": [p[1] for p in ordered]}
         )
 
 
-def _earliest(column: str) -> Any:
-    return func.least(leads.c[column], insert(leads).excluded[column])
+_ENSURE = text(
+    """
+    INSERT INTO reporting.leads (workspace_id, lead_id)
+    SELECT * FROM unnest(CAST(:ws AS text[]), CAST(:leads AS text[]))
+    ON CONFLICT DO NOTHING
+    """
+)
 
 
 async def _stage_entries(
@@ -125,20 +130,15 @@ async def _stage_entries(
         seen = first.get((ws, lead, stage))
         if seen is None or at < seen[0]:
             first[(ws, lead, stage)] = (at, amount)
-    stmt = insert(stage_entries)
+    entries = sorted(first.items())
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[
-                stage_entries.c.workspace_id,
-                stage_entries.c.lead_id,
-                stage_entries.c.stage,
-            ],
-            set_={"entered_at": func.least(stage_entries.c.entered_at, stmt.excluded.entered_at)},
-        ),
-        [
-            {"workspace_id": ws, "lead_id": lead, "stage": stage, "entered_at": at}
-            for (ws, lead, stage), (at, _) in sorted(first.items())
-        ],
+        _STAGE_ENTRIES,
+        {
+            "ws": [ws for (ws, _, _), _ in entries],
+            "leads": [lead for (_, lead, _), _ in entries],
+            "stages": [stage for (_, _, stage), _ in entries],
+            "at": [at for _, (at, _) in entries],
+        },
     )
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for (ws, lead, stage), (at, amount) in first.items():
@@ -155,8 +155,22 @@ async def _stage_entries(
             row["won_at"], row["won_amount"] = at, _number(amount)
         if stage == "opportunity":
             row["opportunity_entered_at"], row["opportunity_amount"] = at, _number(amount)
-    await session.execute(_upsert_stages(), list(rows.values()))
+    ordered = [rows[k] for k in sorted(rows)]
+    await session.execute(
+        _UPSERT_STAGES, {c: [r[c] for r in ordered] for c in ("workspace_id", "lead_id", *_EMPTY)}
+    )
     credit_model.mark_leads(session, rows)
+
+
+_STAGE_ENTRIES = text(
+    """
+    INSERT INTO reporting.stage_entries AS s (workspace_id, lead_id, stage, entered_at)
+    SELECT * FROM unnest(CAST(:ws AS text[]), CAST(:leads AS text[]), CAST(:stages AS text[]),
+                         CAST(:at AS timestamptz[]))
+    ON CONFLICT (workspace_id, lead_id, stage)
+    DO UPDATE SET entered_at = least(s.entered_at, excluded.entered_at)
+    """
+)
 
 
 _STAGE_COLUMNS = [f"{s}_at" for s in FUNNEL + LOST]
@@ -187,23 +201,29 @@ def _earlier_wins(new: str, old: str, at: str, value: str) -> str:
     )
 
 
-def _upsert_stages() -> Any:
-    stmt = insert(leads)
-    new = stmt.excluded
-    old = "reporting.leads"
-    return stmt.on_conflict_do_update(
-        index_elements=[leads.c.workspace_id, leads.c.lead_id],
-        set_={
-            **{
-                c: func.least(leads.c[c], new[c])
-                for c in [*_STAGE_COLUMNS, "won_at", "opportunity_entered_at"]
-            },
-            "won_amount": text(_earlier_wins("excluded", old, "won_at", "won_amount")),
-            "opportunity_amount": text(
-                _earlier_wins("excluded", old, "opportunity_entered_at", "opportunity_amount")
-            ),
-        },
+def _upsert_stages_sql() -> str:
+    times = [*_STAGE_COLUMNS, "won_at", "opportunity_entered_at"]
+    columns = ["workspace_id", "lead_id", *_EMPTY]
+    arrays = ", ".join(
+        f"CAST(:{c} AS {'float8' if c.endswith('_amount') else 'timestamptz'}[])" for c in _EMPTY
     )
+    updates = [f"{c} = least(reporting.leads.{c}, excluded.{c})" for c in times]
+    updates += [
+        "won_amount = " + _earlier_wins("excluded", "reporting.leads", "won_at", "won_amount"),
+        "opportunity_amount = "
+        + _earlier_wins(
+            "excluded", "reporting.leads", "opportunity_entered_at", "opportunity_amount"
+        ),
+    ]
+    return f"""
+    INSERT INTO reporting.leads ({", ".join(columns)})
+    SELECT * FROM unnest(CAST(:workspace_id AS text[]), CAST(:lead_id AS text[]), {arrays})
+    ON CONFLICT (workspace_id, lead_id) DO UPDATE SET {", ".join(updates)}
+    """
+
+
+# The lead rows' stage times (earliest wins) and amounts (of the earliest entry).
+_UPSERT_STAGES = text(_upsert_stages_sql())
 
 
 _LINK = text(

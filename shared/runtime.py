@@ -60,12 +60,18 @@ class ServiceRuntime:
         return UnitOfWork(self.sessions, inbox=self.inbox, outbox=self.outbox)
 
     def consume(
-        self, topics: list[str], handler: BatchHandler, *, whole_poll: bool = False
+        self,
+        topics: list[str],
+        handler: BatchHandler,
+        *,
+        whole_poll: bool = False,
+        prefetch: bool = False,
     ) -> ConsumerRunner:
         """Start a consumer group member for these topics in the background.
 
         `handler` gets one partition's batch (with whole_poll: everything one poll returned)
-        and applies it in one transaction; wrap a one-message handler in `per_message` to get
+        and applies it in one transaction (with prefetch too: the next poll is read and decoded
+        while this one is applied); wrap a one-message handler in `per_message` to get
         a transaction per message instead.
         """
         s = self.settings
@@ -83,6 +89,7 @@ class ServiceRuntime:
             service=s.service_name,
             batch_size=s.consumer_batch_size,
             whole_poll=whole_poll,
+            prefetch=prefetch,
         )
         self.consumers.append(runner)
         self.background(runner.run(), f"consumer {topics}")

@@ -7,12 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.lead_model import merged_into
-from services.reporting.models import email_sends, enrollments
 from shared.db import UnitOfWork
 from shared.events import Envelope
 
@@ -64,17 +62,23 @@ async def apply_engagement(session: AsyncSession, events: Sequence[Envelope]) ->
     )
     for r in rows.values():
         r["lead_id"] = redirect.get((r["workspace_id"], r["lead_id"]), r["lead_id"])
-    stmt = insert(email_sends)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[email_sends.c.workspace_id, email_sends.c.send_id],
-            set_={
-                **{w: func.coalesce(email_sends.c[w], stmt.excluded[w]) for w in _WHO},
-                **{t: func.least(email_sends.c[t], stmt.excluded[t]) for t in _TIMES},
-            },
-        ),
-        [rows[k] for k in sorted(rows)],
-    )
+    ordered = [rows[k] for k in sorted(rows)]
+    await session.execute(_SENDS, {c: [r[c] for r in ordered] for c in _SEND_COLUMNS})
+
+
+_SEND_COLUMNS = ("workspace_id", "send_id", *_WHO, *_TIMES)
+_SEND_ARRAYS = [f"CAST(:{c} AS text[])" for c in ("workspace_id", "send_id", *_WHO)]
+_SEND_ARRAYS += [f"CAST(:{t} AS timestamptz[])" for t in _TIMES]
+_SEND_UPDATES = [f"{w} = coalesce(s.{w}, excluded.{w})" for w in _WHO]
+_SEND_UPDATES += [f"{t} = least(s.{t}, excluded.{t})" for t in _TIMES]
+# Each send's facts: who it was for (first known), and the first time of each.
+_SENDS = text(
+    f"""
+    INSERT INTO reporting.email_sends AS s ({", ".join(_SEND_COLUMNS)})
+    SELECT * FROM unnest({", ".join(_SEND_ARRAYS)})
+    ON CONFLICT (workspace_id, send_id) DO UPDATE SET {", ".join(_SEND_UPDATES)}
+    """
+)
 
 
 async def _enrollments(session: AsyncSession, events: list[Envelope]) -> None:
@@ -109,36 +113,53 @@ async def _enrollments(session: AsyncSession, events: list[Envelope]) -> None:
     )
     for r in rows.values():
         r["lead_id"] = redirect.get((r["workspace_id"], r["lead_id"]), r["lead_id"])
-    stmt = insert(enrollments)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[enrollments.c.workspace_id, enrollments.c.enrollment_id],
-            set_={
-                "started_at": func.coalesce(enrollments.c.started_at, stmt.excluded.started_at),
-                "ended_at": func.coalesce(enrollments.c.ended_at, stmt.excluded.ended_at),
-                "exit_reason": func.coalesce(enrollments.c.exit_reason, stmt.excluded.exit_reason),
-            },
-        ),
-        [rows[k] for k in sorted(rows)],
-    )
-    per_lead: dict[tuple[str, str], set[str]] = {}
-    for r in rows.values():
-        per_lead.setdefault((r["workspace_id"], r["lead_id"]), set()).add(r["sequence_id"])
+    ordered = [rows[k] for k in sorted(rows)]
+    await session.execute(_ENROLLMENTS, {c: [r[c] for r in ordered] for c in _ENROLLMENT_COLUMNS})
+    pairs = sorted({(r["workspace_id"], r["lead_id"], r["sequence_id"]) for r in rows.values()})
     await session.execute(
         _ADD_SEQUENCES,
-        [
-            {"ws": ws, "lead": lead, "sequences": sorted(per_lead[ws, lead])}
-            for ws, lead in sorted(per_lead)
-        ],
+        {
+            "ws": [p[0] for p in pairs],
+            "leads": [p[1] for p in pairs],
+            "sequences": [p[2] for p in pairs],
+        },
     )
 
 
-# The lead's row may not exist yet (its lifecycle events come on another topic): created
-# bare, as lead_model does; rows that already list these sequences are left alone.
+_ENROLLMENT_COLUMNS = (
+    "workspace_id",
+    "enrollment_id",
+    "lead_id",
+    "sequence_id",
+    "started_at",
+    "ended_at",
+    "exit_reason",
+)
+_ENROLLMENTS = text(
+    """
+    INSERT INTO reporting.enrollments AS e
+        (workspace_id, enrollment_id, lead_id, sequence_id, started_at, ended_at, exit_reason)
+    SELECT * FROM unnest(CAST(:workspace_id AS text[]), CAST(:enrollment_id AS text[]),
+                         CAST(:lead_id AS text[]), CAST(:sequence_id AS text[]),
+                         CAST(:started_at AS timestamptz[]), CAST(:ended_at AS timestamptz[]),
+                         CAST(:exit_reason AS text[]))
+    ON CONFLICT (workspace_id, enrollment_id) DO UPDATE
+       SET started_at = coalesce(e.started_at, excluded.started_at),
+           ended_at = coalesce(e.ended_at, excluded.ended_at),
+           exit_reason = coalesce(e.exit_reason, excluded.exit_reason)
+    """
+)
+
+# Each lead's sequences of the batch (one row per lead, sorted). The lead's row may not
+# exist yet (its lifecycle events come on another topic): created bare, as lead_model
+# does; rows that already list these sequences are left alone.
 _ADD_SEQUENCES = text(
     """
     INSERT INTO reporting.leads AS l (workspace_id, lead_id, sequences)
-    VALUES (:ws, :lead, CAST(:sequences AS text[]))
+    SELECT ws, lead_id, array_agg(sequence_id ORDER BY sequence_id)
+      FROM unnest(CAST(:ws AS text[]), CAST(:leads AS text[]), CAST(:sequences AS text[]))
+           u(ws, lead_id, sequence_id)
+     GROUP BY ws, lead_id ORDER BY ws, lead_id
     ON CONFLICT (workspace_id, lead_id) DO UPDATE
        SET sequences = ARRAY(SELECT DISTINCT s FROM unnest(l.sequences || excluded.sequences) s
                              ORDER BY s)

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import bindparam, or_, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import String
 
@@ -52,7 +52,7 @@ async def apply_claimed(
         return redirect.get((e.workspace_id, lead), lead)
 
     moves = [e for e in todo if e.type == "lead.lifecycle_changed" and e.payload.get("to_stage")]
-    await _stage_entries(
+    stages = await _stage_entries(
         session,
         [
             (
@@ -70,8 +70,8 @@ async def apply_claimed(
         if e.type in FACTS and e.payload.get("lead_id"):
             for key in identity.lead_keys(e.payload):
                 linked[(e.workspace_id, pseudonymize(e.workspace_id, key))] = lead_of(e)
-    await _ensure_leads(session, {(ws, lead) for (ws, _), lead in linked.items()})
-    await link_keys(session, linked)
+    moved = await link_keys(session, linked)
+    await _upsert_leads(session, stages, {(ws, lead) for (ws, _), lead in linked.items()}, moved)
     for e in todo:
         if e.type == "lead.merged":
             for folded in e.payload.get("merged_lead_ids") or ():
@@ -105,40 +105,42 @@ _MERGED = text(
 
 async def _ensure_leads(session: AsyncSession, pairs: set[tuple[str, str]]) -> None:
     if pairs:
+        ordered = sorted(pairs)
         await session.execute(
-            insert(leads).on_conflict_do_nothing(),
-            [{"workspace_id": ws, "lead_id": lead} for ws, lead in sorted(pairs)],
+            _ENSURE, {"ws": [p[0] for p in ordered], "leads": [p[1] for p in ordered]}
         )
 
 
-def _earliest(column: str) -> Any:
-    return func.least(leads.c[column], insert(leads).excluded[column])
+_ENSURE = text(
+    """
+    INSERT INTO reporting.leads (workspace_id, lead_id)
+    SELECT * FROM unnest(CAST(:ws AS text[]), CAST(:leads AS text[]))
+    ON CONFLICT DO NOTHING
+    """
+)
 
 
 async def _stage_entries(
     session: AsyncSession, moves: list[tuple[str, str, str, datetime, Any]]
-) -> None:
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Write the stage entries; returns, per lead, what they mean for its row (the stage
+    times it reached, amounts), written with the rest of the row by _upsert_leads."""
     if not moves:
-        return
+        return {}
     first: dict[tuple[str, str, str], tuple[datetime, Any]] = {}
     for ws, lead, stage, at, amount in moves:
         seen = first.get((ws, lead, stage))
         if seen is None or at < seen[0]:
             first[(ws, lead, stage)] = (at, amount)
-    stmt = insert(stage_entries)
+    entries = sorted(first.items())
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[
-                stage_entries.c.workspace_id,
-                stage_entries.c.lead_id,
-                stage_entries.c.stage,
-            ],
-            set_={"entered_at": func.least(stage_entries.c.entered_at, stmt.excluded.entered_at)},
-        ),
-        [
-            {"workspace_id": ws, "lead_id": lead, "stage": stage, "entered_at": at}
-            for (ws, lead, stage), (at, _) in sorted(first.items())
-        ],
+        _STAGE_ENTRIES,
+        {
+            "ws": [ws for (ws, _, _), _ in entries],
+            "leads": [lead for (_, lead, _), _ in entries],
+            "stages": [stage for (_, _, stage), _ in entries],
+            "at": [at for _, (at, _) in entries],
+        },
     )
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for (ws, lead, stage), (at, amount) in first.items():
@@ -155,8 +157,19 @@ async def _stage_entries(
             row["won_at"], row["won_amount"] = at, _number(amount)
         if stage == "opportunity":
             row["opportunity_entered_at"], row["opportunity_amount"] = at, _number(amount)
-    await session.execute(_upsert_stages(), list(rows.values()))
     credit_model.mark_leads(session, rows)
+    return rows
+
+
+_STAGE_ENTRIES = text(
+    """
+    INSERT INTO reporting.stage_entries AS s (workspace_id, lead_id, stage, entered_at)
+    SELECT * FROM unnest(CAST(:ws AS text[]), CAST(:leads AS text[]), CAST(:stages AS text[]),
+                         CAST(:at AS timestamptz[]))
+    ON CONFLICT (workspace_id, lead_id, stage)
+    DO UPDATE SET entered_at = least(s.entered_at, excluded.entered_at)
+    """
+)
 
 
 _STAGE_COLUMNS = [f"{s}_at" for s in FUNNEL + LOST]
@@ -187,23 +200,79 @@ def _earlier_wins(new: str, old: str, at: str, value: str) -> str:
     )
 
 
-def _upsert_stages() -> Any:
-    stmt = insert(leads)
-    new = stmt.excluded
-    old = "reporting.leads"
-    return stmt.on_conflict_do_update(
-        index_elements=[leads.c.workspace_id, leads.c.lead_id],
-        set_={
-            **{
-                c: func.least(leads.c[c], new[c])
-                for c in [*_STAGE_COLUMNS, "won_at", "opportunity_entered_at"]
-            },
-            "won_amount": text(_earlier_wins("excluded", old, "won_at", "won_amount")),
-            "opportunity_amount": text(
-                _earlier_wins("excluded", old, "opportunity_entered_at", "opportunity_amount")
-            ),
-        },
+async def _upsert_leads(
+    session: AsyncSession,
+    stages: dict[tuple[str, str], dict[str, Any]],
+    linked: set[tuple[str, str]],
+    moved_keys: list[tuple[str, str]],
+) -> None:
+    """Each lead's row in one statement: created if new (a lead named by its keys only, too),
+    its stage times and amounts from `stages`, and the first touch of `moved_keys` (keys
+    just linked to it) when earlier than its own. A row that would not change is not
+    rewritten (every version of a lead's row writes each of its indexes)."""
+    leads = sorted(set(stages) | linked)
+    if not leads:
+        return
+    rows = [stages.get(lead) or _EMPTY for lead in leads]
+    params: dict[str, Any] = {c: [r[c] for r in rows] for c in _EMPTY}
+    params["workspace_id"] = [ws for ws, _ in leads]
+    params["lead_id"] = [lead for _, lead in leads]
+    params["key_ws"] = [ws for ws, _ in moved_keys]
+    params["keys"] = [key for _, key in moved_keys]
+    await session.execute(_UPSERT_LEADS, params)
+
+
+_TOUCH_COLUMNS = ("first_touch_at", "first_touch_id", "source", "medium", "campaign")
+
+
+def _upsert_leads_sql() -> str:
+    times = [*_STAGE_COLUMNS, "won_at", "opportunity_entered_at"]
+    arrays = ", ".join(
+        f"CAST(:{c} AS {'float8' if c.endswith('_amount') else 'timestamptz'}[])" for c in _EMPTY
     )
+    updates = [f"{c} = least(l.{c}, excluded.{c})" for c in times]
+    updates += [
+        "won_amount = " + _earlier_wins("excluded", "l", "won_at", "won_amount"),
+        "opportunity_amount = "
+        + _earlier_wins("excluded", "l", "opportunity_entered_at", "opportunity_amount"),
+    ]
+    touch_first = (
+        "excluded.first_touch_at IS NOT NULL AND (l.first_touch_at IS NULL OR"
+        " (excluded.first_touch_at, excluded.first_touch_id)"
+        " < (l.first_touch_at, l.first_touch_id))"
+    )
+    updates += [
+        f"{c} = CASE WHEN {touch_first} THEN excluded.{c} ELSE l.{c} END" for c in _TOUCH_COLUMNS
+    ]
+    # Something changes iff a time is new or earlier (amounts go with their times), or
+    # the first touch is earlier.
+    changes = [
+        f"excluded.{c} IS NOT NULL AND (l.{c} IS NULL OR excluded.{c} < l.{c})" for c in times
+    ]
+    changes.append(touch_first)
+    return f"""
+    WITH touch AS (  -- the earliest first touch of each lead's just linked keys
+        SELECT DISTINCT ON (k.workspace_id, k.lead_id)
+               k.workspace_id, k.lead_id, t.first_at, t.first_id, t.source, t.medium, t.campaign
+          FROM reporting.lead_keys k
+          JOIN reporting.key_touches t ON t.workspace_id = k.workspace_id AND t.key = k.key
+         WHERE (k.workspace_id, k.key) IN
+               (SELECT * FROM unnest(CAST(:key_ws AS text[]), CAST(:keys AS text[])))
+         ORDER BY k.workspace_id, k.lead_id, t.first_at, t.first_id
+    )
+    INSERT INTO reporting.leads AS l
+        (workspace_id, lead_id, {", ".join(_EMPTY)}, {", ".join(_TOUCH_COLUMNS)})
+    SELECT u.*, t.first_at, t.first_id, t.source, t.medium, t.campaign
+      FROM unnest(CAST(:workspace_id AS text[]), CAST(:lead_id AS text[]), {arrays})
+           u(workspace_id, lead_id, {", ".join(_EMPTY)})
+      LEFT JOIN touch t ON t.workspace_id = u.workspace_id AND t.lead_id = u.lead_id
+     ORDER BY u.workspace_id, u.lead_id
+    ON CONFLICT (workspace_id, lead_id) DO UPDATE SET {", ".join(updates)}
+     WHERE {" OR ".join(f"({c})" for c in changes)}
+    """
+
+
+_UPSERT_LEADS = text(_upsert_leads_sql())
 
 
 _LINK = text(
@@ -230,11 +299,14 @@ _LINK = text(
 )
 
 
-async def link_keys(session: AsyncSession, linked: dict[tuple[str, str], str]) -> None:
-    """Point keys at leads; the first touch of every key that moved is folded into its lead,
-    and the credit of the leads on both ends is rebuilt."""
+async def link_keys(
+    session: AsyncSession, linked: dict[tuple[str, str], str]
+) -> list[tuple[str, str]]:
+    """Point keys at leads; returns the keys that were linked or moved, whose first touch
+    the caller folds into their lead (_upsert_leads). The credit of the leads on both ends
+    is rebuilt."""
     if not linked:
-        return
+        return []
     pairs = sorted(linked.items())
     rows = list(
         await session.execute(
@@ -247,7 +319,9 @@ async def link_keys(session: AsyncSession, linked: dict[tuple[str, str], str]) -
         )
     )
     credit_model.mark_leads(session, [(ws, lead) for key_row, ws, lead in rows if not key_row])
-    await fold_first_touches(session, [(ws, key) for key_row, ws, key in rows if key_row])
+    moved = [(ws, key) for key_row, ws, key in rows if key_row]
+    credit_model.mark_keys(session, moved)
+    return moved
 
 
 _FOLD = text(

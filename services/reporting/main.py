@@ -35,6 +35,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             [topics.lead_events, topics.touchpoints, topics.email_events],
             on_events,
             whole_poll=True,
+            prefetch=True,
         )
         yield
 

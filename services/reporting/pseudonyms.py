@@ -5,6 +5,7 @@ over them, never hold an email, a userId or an anonymous id. Lead ids stay as th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from shared.privacy import identity_hash
@@ -14,6 +15,9 @@ Pseudonymize = Callable[[str, str], str]
 
 
 def pseudonymizer(secret: str) -> Pseudonymize:
+    # A person's touches and lead events name the same keys again and again: an HMAC per
+    # distinct key, not per event (a pure function of its arguments).
+    @functools.lru_cache(maxsize=65536)
     def stored(workspace_id: str, key: str) -> str:
         kind, _, value = key.partition(":")
         if kind == "lead":

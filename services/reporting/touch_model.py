@@ -9,14 +9,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting import credit_model, email_model
 from services.reporting import keys as identity
 from services.reporting.lead_model import fold_first_touches
-from services.reporting.models import key_touches, touch_volume, touches
 from services.reporting.pseudonyms import Pseudonymize
 from shared.db import UnitOfWork
 from shared.events import Envelope
@@ -58,73 +56,72 @@ async def apply_touchpoints(
 async def apply_claimed(
     session: AsyncSession, todo: Sequence[Envelope], pseudonymize: Pseudonymize
 ) -> None:
-    """Apply touchpoints already claimed in the inbox (new to this service)."""
+    """Apply touchpoints already claimed in the inbox (new to this service): one statement
+    stores the touches new to `touches`, counts them into `touch_volume` and keeps each
+    key's first touch in `key_touches` (array parameters, not one row of parameters per
+    touch: docs/decisions/0037)."""
     rows = [r for r in (touch_row(e, pseudonymize) for e in todo) if r is not None]
     if not rows:
         return
-    fresh = set(
-        (
-            await session.execute(
-                insert(touches).on_conflict_do_nothing().returning(touches.c.id), rows
-            )
-        ).scalars()
+    result = await session.execute(
+        _APPLY, {column: [r[column] for r in rows] for column in _COLUMNS}
     )
-    rows = [r for r in rows if r["id"] in fresh]
-    if not rows:
+    fresh: set[Any] = set()
+    first_changed: list[tuple[str, str]] = []
+    for touch_id, ws, key in result:
+        if touch_id is not None:
+            fresh.add(touch_id)
+        else:
+            first_changed.append((ws, key))
+    if not fresh:
         return
     # A new UTM touch may change the credit of the lead its key points at.
-    credit_model.mark_keys(session, {(r["workspace_id"], r["key"]) for r in rows if r["source"]})
-    await _count(session, rows)
-    await _first_touches(session, rows)
+    credit_model.mark_keys(
+        session, {(r["workspace_id"], r["key"]) for r in rows if r["source"] and r["id"] in fresh}
+    )
+    await fold_first_touches(session, sorted(first_changed))
     await email_model.apply_engagement(session, [e for e in todo if e.id in fresh])
 
 
-async def _count(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    counts: dict[tuple[str, datetime, str], int] = {}
-    for r in rows:
-        k = (r["workspace_id"], bucket_of(r["at"]), r["type"])
-        counts[k] = counts.get(k, 0) + 1
-    stmt = insert(touch_volume)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[
-                touch_volume.c.workspace_id,
-                touch_volume.c.bucket,
-                touch_volume.c.type,
-            ],
-            set_={"touches": touch_volume.c.touches + stmt.excluded.touches},
-        ),
-        [
-            {"workspace_id": ws, "bucket": b, "type": t, "touches": n}
-            for (ws, b, t), n in sorted(counts.items())
-        ],
-    )
+_COLUMNS = ("id", "workspace_id", "key", "at", "type", "source", "medium", "campaign")
 
-
-async def _first_touches(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    first: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in rows:
-        k = (r["workspace_id"], r["key"])
-        seen = first.get(k)
-        if seen is None or (r["at"], str(r["id"])) < (seen["first_at"], seen["first_id"]):
-            first[k] = {
-                "workspace_id": r["workspace_id"],
-                "key": r["key"],
-                "first_at": r["at"],
-                "first_id": str(r["id"]),
-                "source": r["source"],
-                "medium": r["medium"],
-                "campaign": r["campaign"],
-            }
-    stmt = insert(key_touches)
-    new = stmt.excluded
-    changed = await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[key_touches.c.workspace_id, key_touches.c.key],
-            set_={c: new[c] for c in ("first_at", "first_id", "source", "medium", "campaign")},
-            where=tuple_(new.first_at, new.first_id)
-            < tuple_(key_touches.c.first_at, key_touches.c.first_id),
-        ).returning(key_touches.c.workspace_id, key_touches.c.key),
-        [first[k] for k in sorted(first)],
+# Volume buckets as bucket_of computes them (2000-01-01 UTC is a multiple of 15 minutes
+# after the epoch). Keys' first touches: the earliest (time, then id as text) of the new
+# touches, kept when earlier than the stored one; the keys whose first touch changed are
+# returned (id NULL) beside the new touches' ids. Rows are written in key order.
+_APPLY = text(
+    f"""
+    WITH fresh AS (
+        INSERT INTO reporting.touches AS t ({", ".join(_COLUMNS)})
+        SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:workspace_id AS text[]),
+                             CAST(:key AS text[]), CAST(:at AS timestamptz[]),
+                             CAST(:type AS text[]), CAST(:source AS text[]),
+                             CAST(:medium AS text[]), CAST(:campaign AS text[]))
+        ON CONFLICT DO NOTHING
+        RETURNING {", ".join(_COLUMNS)}
+    ),
+    counted AS (
+        INSERT INTO reporting.touch_volume AS v (workspace_id, bucket, type, touches)
+        SELECT workspace_id,
+               date_bin('{BUCKET_SECONDS} seconds', at, timestamptz '2000-01-01 00:00:00+00'),
+               type, count(*)
+          FROM fresh GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (workspace_id, bucket, type)
+        DO UPDATE SET touches = v.touches + excluded.touches
+    ),
+    first AS (
+        INSERT INTO reporting.key_touches AS k
+            (workspace_id, key, first_at, first_id, source, medium, campaign)
+        SELECT DISTINCT ON (workspace_id, key)
+               workspace_id, key, at, id::text, source, medium, campaign
+          FROM fresh ORDER BY workspace_id, key, at, id::text
+        ON CONFLICT (workspace_id, key) DO UPDATE
+           SET first_at = excluded.first_at, first_id = excluded.first_id,
+               source = excluded.source, medium = excluded.medium, campaign = excluded.campaign
+         WHERE (excluded.first_at, excluded.first_id) < (k.first_at, k.first_id)
+        RETURNING workspace_id, key
     )
-    await fold_first_touches(session, [tuple(r) for r in changed])
+    SELECT id, NULL, NULL FROM fresh
+    UNION ALL SELECT NULL, workspace_id, key FROM first
+    """
+)

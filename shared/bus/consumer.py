@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
@@ -96,6 +97,7 @@ class ConsumerRunner:
         service: str,
         batch_size: int = 500,
         whole_poll: bool = False,
+        prefetch: bool = False,
         max_attempts: int = 3,
         decoder: Callable[[bytes | None], Envelope] = decode,
         retry_wait: wait_base | None = None,
@@ -111,6 +113,11 @@ class ConsumerRunner:
         # together, instead of one per partition: fewer, larger batches for handlers whose
         # cost is mostly per call. Order within each partition is kept.
         self.whole_poll = whole_poll
+        # With whole_poll: the next poll is taken from Kafka and decoded while this one is
+        # being applied (the decoding, ~8 us a message, overlaps the database's work instead
+        # of following it). Records of partitions revoked meanwhile are left to their new
+        # owner.
+        self.prefetch = prefetch and whole_poll
         self.max_attempts = max_attempts
         self.decoder = decoder
         self.retry_wait = retry_wait or wait_exponential_jitter(multiplier=0.1, max=5, jitter=0.1)
@@ -129,6 +136,8 @@ class ConsumerRunner:
         await self.consumer.start()
         self.started.set()
         try:
+            if self.prefetch:
+                await self._run_prefetching()
             while not self._stopping.is_set():
                 batch = await self.consumer.getmany(timeout_ms=500, max_records=self.batch_size)
                 async with self._lock:
@@ -137,6 +146,56 @@ class ConsumerRunner:
         finally:
             await self.commit()
             await self.consumer.stop()
+
+    async def _run_prefetching(self) -> None:
+        next_poll = asyncio.ensure_future(self._poll_decoded())
+        try:
+            while not self._stopping.is_set():
+                decoded = await next_poll
+                next_poll = asyncio.ensure_future(self._poll_decoded())
+                async with self._lock:
+                    await self._process_decoded(decoded)
+                await self.commit()
+        finally:
+            next_poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await next_poll
+
+    async def _poll_decoded(self) -> list[tuple[ConsumerRecord[Any, Any], Envelope | DecodeError]]:
+        """One poll, all partitions together, each record decoded (or its DecodeError)."""
+        batch = await self.consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+        decoded: list[tuple[ConsumerRecord[Any, Any], Envelope | DecodeError]] = []
+        for records in batch.values():
+            for record in records:
+                try:
+                    decoded.append((record, self.decoder(record.value)))
+                except DecodeError as exc:
+                    decoded.append((record, exc))
+                if len(decoded) % 256 == 0:
+                    await asyncio.sleep(0)  # the batch being applied goes on meanwhile
+        return decoded
+
+    async def _process_decoded(
+        self, decoded: list[tuple[ConsumerRecord[Any, Any], Envelope | DecodeError]]
+    ) -> None:
+        """_process_batch for a prefetched poll: records of partitions this member no longer
+        owns are dropped (their new owner reads them from the committed offset)."""
+        if not decoded or self._stopping.is_set():
+            return
+        assignment = getattr(self.consumer, "assignment", None)
+        if assignment is not None:
+            owned = assignment()
+            decoded = [(r, e) for r, e in decoded if TopicPartition(r.topic, r.partition) in owned]
+        pairs: list[tuple[ConsumerRecord[Any, Any], Envelope]] = []
+        for record, result in decoded:
+            if isinstance(result, DecodeError):
+                await self._deadletter(record, str(result), result)
+            else:
+                pairs.append((record, result))
+        if pairs and not await self._settle(pairs):
+            return
+        for record, _ in decoded:
+            self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
 
     async def _process_batch(
         self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]

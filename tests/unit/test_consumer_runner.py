@@ -216,3 +216,72 @@ async def test_a_failing_batch_is_retried_one_by_one_so_only_the_bad_one_dies() 
     (letter,) = [orjson.loads(v) for v in publisher.on("t.deadletter")]
     assert (letter["offset"], letter["reason"]) == (1, "handler failed: lead-1 is poison")
     assert consumer.committed() == {TP0: 3}
+
+
+class OwningConsumer(FakeConsumer):
+    """A FakeConsumer that knows which partitions it owns."""
+
+    def __init__(self, batches: Any, owned: set[TopicPartition]) -> None:
+        super().__init__(batches)
+        self.owned = owned
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.owned)
+
+
+def prefetching_runner(consumer: FakeConsumer, handler: BatchHandler) -> ConsumerRunner:
+    return ConsumerRunner(
+        consumer,
+        topics=[TOPIC],
+        group="g",
+        handler=handler,
+        deadletters=DeadLetterSink(FakePublisher(), "t.deadletter"),
+        service="test",
+        whole_poll=True,
+        prefetch=True,
+        retry_wait=wait_none(),
+    )
+
+
+async def test_prefetch_decodes_the_next_poll_while_the_batch_is_applied() -> None:
+    batches: list[list[str]] = []
+    polls_taken: list[int] = []
+    consumer = OwningConsumer(
+        [
+            {TP0: [record(TOPIC, 0, event(0))], TP1: [record(TOPIC, 0, event(1), partition=1)]},
+            {TP0: [record(TOPIC, 1, b"{broken"), record(TOPIC, 2, event(2))]},
+            {TP1: [record(TOPIC, 1, event(3), partition=1)]},
+        ],
+        owned={TP0, TP1},
+    )
+
+    async def handler(envelopes: Sequence[Envelope]) -> None:
+        await asyncio.sleep(0.01)  # the database at work
+        polls_taken.append(consumer._served)
+        batches.append([e.lead_key for e in envelopes])
+
+    await run_until_drained(prefetching_runner(consumer, handler), consumer)
+    # Whole polls, in order, the undecodable record left out; the next poll was already
+    # taken while each batch was applied.
+    assert batches == [["lead-0", "lead-1"], ["lead-2"], ["lead-3"]]
+    assert polls_taken == [2, 3, 3]
+    assert consumer.committed() == {TP0: 3, TP1: 2}
+
+
+async def test_prefetched_records_of_a_partition_revoked_meanwhile_are_left() -> None:
+    batches: list[list[str]] = []
+    consumer = OwningConsumer(
+        [
+            {TP0: [record(TOPIC, 0, event(0))]},
+            {TP0: [record(TOPIC, 1, event(1))], TP1: [record(TOPIC, 5, event(2), partition=1)]},
+        ],
+        owned={TP0, TP1},
+    )
+
+    async def handler(envelopes: Sequence[Envelope]) -> None:
+        batches.append([e.lead_key for e in envelopes])
+        consumer.owned.discard(TP1)  # a rebalance gave TP1 to another member meanwhile
+
+    await run_until_drained(prefetching_runner(consumer, handler), consumer)
+    assert batches == [["lead-0"], ["lead-1"]]
+    assert consumer.committed() == {TP0: 2}

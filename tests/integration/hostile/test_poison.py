@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.reporting.models import touches
 from shared.events import Envelope, encode, utcnow
 from tests.integration.hostile.conftest import Tenants
 from tests.integration.support import read_topic, wait_for
@@ -80,10 +81,14 @@ async def _applied(tenants: Tenants, service: str, good: Envelope, topic: str) -
     async def in_inbox() -> bool:
         runtime = app.state.runtime
         engine: AsyncEngine = runtime.engine
+        # Reporting keeps touchpoints by id in `touches`, their inbox (docs/decisions/0037).
+        seen = (
+            select(touches.c.id).where(touches.c.id == good.id)
+            if (service, topic) == ("reporting", "touchpoints")
+            else select(runtime.inbox.c.message_id).where(runtime.inbox.c.message_id == good.id)
+        )
         async with engine.connect() as conn:
-            found = await conn.scalar(
-                select(runtime.inbox.c.message_id).where(runtime.inbox.c.message_id == good.id)
-            )
+            found = await conn.scalar(seen)
         return found is not None
 
     return bool(tenants.stack.run(in_inbox()))

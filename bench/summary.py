@@ -61,6 +61,7 @@ def headline(figures: list[Figure], details: dict[str, Any]) -> list[Row]:
         )
     rows += [
         _row("scoring events/s", _figure(figures, named("scoring: touchpoints applied"))),
+        _row("model inference us/event, batched", _figure(figures, named("inference per event"))),
         _row("nurture emails/s", _figure(figures, named("nurture: emails delivered"))),
         _slowest_report(figures),
         _row("reporting events/s (read models)", _figure(figures, named("reporting: events"))),

@@ -30,6 +30,7 @@ from services.scoring.scorer import ModelBundle, Scores, factors, score_many
 from shared.db import UnitOfWork
 from shared.errors import PermanentError
 from shared.events import Envelope, utcnow
+from shared.events.codec import Record
 
 EMAIL_EVENTS = {
     "email.opened",
@@ -60,7 +61,7 @@ class Step:
 class Outcome:
     """What a batch produced besides lead rows (for the outbox and history tables)."""
 
-    events: list[Envelope] = field(default_factory=list)
+    events: list[Record] = field(default_factory=list)  # encoded (publishing)
     stages: list[dict[str, Any]] = field(default_factory=list)
 
 

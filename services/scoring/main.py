@@ -32,11 +32,13 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
                 await handlers.apply_touchpoints(uow, envelopes, live, topic=topic, secret=secret)
 
         runtime.background(live.follow(settings.model_poll_seconds, runtime), "model follower")
-        # The handler's cost is mostly per call: one transaction per poll, all partitions.
+        # The handler's cost is mostly per call: one transaction per poll, all partitions;
+        # the next poll is read and decoded while this one waits on PostgreSQL.
         runtime.consume(
             [runtime.topics.touchpoints, runtime.topics.email_events],
             on_touchpoints,
             whole_poll=True,
+            prefetch=True,
         )
         runtime.background(
             maintenance.run_forever(runtime.uow, live, settings, topic, runtime),

@@ -54,11 +54,25 @@ leads = Table(
     Column("scored_at", DateTime(timezone=True)),
     Column("published_score", SmallInteger),
     Column("rule_scores", JSONB, nullable=False, server_default="{}"),  # point rules' scores
-    Index("ix_leads_workspace", "workspace_id"),
-    Index("ix_leads_workspace_stage", "workspace_id", "stage", "score"),
-    Index("ix_leads_workspace_score", "workspace_id", "score"),
+    # Each index costs every batch an entry per lead written (no HOT updates: updated_at
+    # changes): only what the API's listings and a merge need (docs/decisions/0040).
+    Index(
+        "ix_leads_workspace_score",
+        "workspace_id",
+        text("score DESC NULLS LAST"),
+        "id",
+        postgresql_where=text("merged_into IS NULL"),
+    ),
+    Index(
+        "ix_leads_workspace_stage",
+        "workspace_id",
+        "stage",
+        text("score DESC NULLS LAST"),
+        "id",
+        postgresql_where=text("merged_into IS NULL"),
+    ),
     Index("ix_leads_workspace_updated", "workspace_id", "updated_at"),
-    Index("ix_leads_scored_at", "scored_at"),
+    Index("ix_leads_merged_into", "merged_into", postgresql_where=text("merged_into IS NOT NULL")),
 )
 
 # Every stage a lead entered: when, why, who (auto, sales, event), left when.

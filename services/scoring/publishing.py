@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from services.scoring.records import LeadRecord
-from shared.events import Envelope
+from shared.events import utcnow
+from shared.events.codec import Record, encode_fields
 
 _IDS = uuid.UUID("2f4a8c1e-7d3b-4e6f-9a0b-5c1d2e3f4a5b")
 _ID_HASH = hashlib.sha1(_IDS.bytes, usedforsecurity=False)
@@ -42,13 +43,17 @@ def _lead_facts(record: LeadRecord) -> dict[str, Any]:
 
 def _envelope(
     kind: str, record: LeadRecord, at: datetime, eid: uuid.UUID, **payload: Any
-) -> Envelope:
-    return Envelope(
+) -> Record:
+    """The event encoded as `Record.of(Envelope(...))` would encode it, without building and
+    validating the model (a few microseconds an event): its fields are already what Envelope
+    accepts unchanged (a UUID, non-empty ids, aware datetimes); tests compare the bytes."""
+    return encode_fields(
         id=eid,
         type=kind,
         workspace_id=record.workspace_id,
         lead_key=record.id,
         occurred_at=at,
+        received_at=utcnow(),
         payload=payload,
     )
 
@@ -63,7 +68,7 @@ def lifecycle_changed(
     at: datetime,
     eid: uuid.UUID,
     amount: float | None = None,
-) -> Envelope:
+) -> Record:
     return _envelope(
         "lead.lifecycle_changed",
         record,
@@ -82,7 +87,7 @@ def lifecycle_changed(
     )
 
 
-def scored(record: LeadRecord, at: datetime, eid: uuid.UUID) -> Envelope:
+def scored(record: LeadRecord, at: datetime, eid: uuid.UUID) -> Record:
     return _envelope(
         "lead.scored",
         record,
@@ -102,11 +107,11 @@ def scored(record: LeadRecord, at: datetime, eid: uuid.UUID) -> Envelope:
     )
 
 
-def merged(record: LeadRecord, folded: list[str], at: datetime, eid: uuid.UUID) -> Envelope:
+def merged(record: LeadRecord, folded: list[str], at: datetime, eid: uuid.UUID) -> Record:
     return _envelope("lead.merged", record, at, eid, lead_id=record.id, merged_lead_ids=folded)
 
 
-def stalled(record: LeadRecord, reason: str, at: datetime) -> Envelope:
+def stalled(record: LeadRecord, reason: str, at: datetime) -> Record:
     return _envelope(
         "lead.stalled",
         record,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.db.engine import driver_connection, schema_of
 from shared.db.messaging import notify_channel
 from shared.events import Envelope, encode, encode_key
+from shared.events.codec import Record
 
 
 class UnitOfWork:
@@ -85,8 +86,9 @@ class UnitOfWork:
                 todo.append(envelope)
         return todo
 
-    async def emit(self, topic: str, *envelopes: Envelope) -> None:
-        """Queue events for the outbox relay; they are published only if this commits."""
+    async def emit(self, topic: str, *envelopes: Envelope | Record) -> None:
+        """Queue events for the outbox relay; they are published only if this commits. An
+        event may come already encoded (`Record`, e.g. from `encode_fields`)."""
         if not envelopes:
             return
         # COPY: one round trip and no per-row statement, however many events a batch made.
@@ -95,6 +97,11 @@ class UnitOfWork:
             self._outbox.name,
             schema_name=await schema_of(self.session, self._outbox),
             columns=("topic", "key", "value"),
-            records=[(topic, encode_key(e), encode(e)) for e in envelopes],
+            records=[
+                (topic, e.key, e.value)
+                if isinstance(e, Record)
+                else (topic, encode_key(e), encode(e))
+                for e in envelopes
+            ],
         )
         self._outbox_used = True

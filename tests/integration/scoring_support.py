@@ -55,6 +55,7 @@ async def scoring_consumer(
         service="scoring",
         batch_size=batch_size,
         whole_poll=True,
+        prefetch=True,  # as services/scoring/main.py runs it
     )
     task = asyncio.create_task(runner.run())
     try:

@@ -46,6 +46,9 @@ listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = ''
 max_connections = 200
+# The reporting read models' hot indexes (touches' keys, ~200 MB each at 5M touchpoints) must
+# stay in memory: with the 128 MB default every insert read and wrote back pages (0039).
+shared_buffers = ${LEADFLOW_PG_SHARED_BUFFERS:-1GB}
 ${LEADFLOW_PG_EXTRA_CONF:-}
 CONF
   fi

@@ -146,7 +146,33 @@ async def throughput(bootstrap: str, people: int, repeats: int) -> tuple[Figure,
     return figure, details
 
 
-async def latency(bootstrap: str, rate: int, seconds: int) -> tuple[Figure, dict[str, Any]]:
+async def latency(
+    bootstrap: str, rate: int, seconds: int, repeats: int
+) -> tuple[Figure, dict[str, Any]]:
+    """p50 and p99 of event->transition, medians of `repeats` runs (one run's p99 is its
+    worst few dozen transitions: a single pause of the machine moves it several-fold)."""
+    runs = [await _latency_run(bootstrap, rate, seconds) for _ in range(repeats)]
+    p99 = statistics.median(r["p99_ms"] for r in runs)
+    figure = Figure(
+        f"event->transition p99 at {rate}/s",
+        "ms",
+        p99,
+        "ingest->touchpoints p99",
+        statistics.median(r["ingest_hop_p99_ms"] for r in runs),
+        repeats,
+    )
+    details = {
+        **{k: v for k, v in runs[0].items() if k in ("sent", "transitions", "workload")},
+        "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+        "p99_ms": p99,
+        "ingest_hop_p50_ms": statistics.median(r["ingest_hop_p50_ms"] for r in runs),
+        "ingest_hop_p99_ms": statistics.median(r["ingest_hop_p99_ms"] for r in runs),
+        "runs": [{k: r[k] for k in ("p50_ms", "p99_ms")} for r in runs],
+    }
+    return figure, details
+
+
+async def _latency_run(bootstrap: str, rate: int, seconds: int) -> dict[str, Any]:
     """Simulated traffic (visits, forms, sign-ups, deals of 4,000 people, in their order)
     sent to ingest at `rate` events/s in batches of 20, stamped now. Every transition it
     causes (a new visitor, a sign-up, an MQL, a deal) is timed from the moment ingest
@@ -202,15 +228,7 @@ async def latency(bootstrap: str, rate: int, seconds: int) -> tuple[Figure, dict
         hops = await _delays(bootstrap, topics.touchpoints, None)
     p = statistics.quantiles(transitions, n=100)
     p_hop = statistics.quantiles(hops, n=100)
-    figure = Figure(
-        f"event->transition p99 at {rate}/s",
-        "ms",
-        p[98],
-        "ingest->touchpoints p99",
-        p_hop[98],
-        1,
-    )
-    details = {
+    return {
         "sent": sent,
         "transitions": len(transitions),
         "workload": "simulated traffic of 4,000 people in order, stamped now",
@@ -219,7 +237,6 @@ async def latency(bootstrap: str, rate: int, seconds: int) -> tuple[Figure, dict
         "ingest_hop_p50_ms": round(p_hop[49], 1),
         "ingest_hop_p99_ms": round(p_hop[98], 1),
     }
-    return figure, details
 
 
 async def _delays(bootstrap: str, topic: str, kind: str | None) -> list[float]:
@@ -281,7 +298,7 @@ def inference(repeats: int, batch: int = 1000) -> tuple[Figure, dict[str, Any]]:
 
 async def run(bootstrap: str, repeats: int, seconds: int) -> tuple[list[Figure], dict[str, object]]:
     through, through_details = await throughput(bootstrap, people=3000, repeats=repeats)
-    late, late_details = await latency(bootstrap, rate=2000, seconds=seconds)
+    late, late_details = await latency(bootstrap, rate=2000, seconds=seconds, repeats=repeats)
     infer, infer_details = inference(max(repeats, 5))
     return [through, late, infer], {
         "throughput": through_details,

@@ -4,7 +4,7 @@ leads (odd traits, every stage, time zones), and each must decode as its type.""
 
 import random
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,27 +14,9 @@ from services.scoring.features import FeatureState
 from services.scoring.records import LeadRecord
 from shared.events import Envelope, decode, encode, encode_key
 from shared.events.codec import Record
+from tests.json_values import WORDS, ZONES, json_value
 
-WORDS = ["a", "Viewed Pricing", "é", "日本語", "emoji 🎉", 'quote " and \\\\', "", "x" * 300]
-ZONES = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
 STAGES = [None, "subscriber", "lead", "mql", "sql", "opportunity", "customer", "recycled"]
-
-
-def _value(rng: random.Random, depth: int = 0) -> Any:
-    kind = rng.randrange(8 if depth < 2 else 5)
-    if kind == 0:
-        return rng.choice(WORDS)
-    if kind == 1:
-        return rng.randrange(-(2**40), 2**40)
-    if kind == 2:
-        return rng.uniform(-1e6, 1e6)
-    if kind == 3:
-        return rng.choice([True, False, None])
-    if kind == 4:
-        return rng.random() * 10 ** rng.randrange(-8, 15)
-    if kind in (5, 6):
-        return {rng.choice(WORDS) + str(i): _value(rng, depth + 1) for i in range(rng.randrange(4))}
-    return [_value(rng, depth + 1) for _ in range(rng.randrange(4))]
 
 
 def _at(rng: random.Random) -> datetime:
@@ -45,7 +27,7 @@ def _at(rng: random.Random) -> datetime:
 
 
 def _lead(rng: random.Random) -> LeadRecord:
-    traits = {rng.choice(WORDS) + str(i): _value(rng) for i in range(rng.randrange(5))}
+    traits = {rng.choice(WORDS) + str(i): json_value(rng) for i in range(rng.randrange(5))}
     if rng.random() < 0.6:
         traits["email"] = f"p{rng.randrange(1000)}@example.com"
     return LeadRecord(

@@ -3,7 +3,7 @@ what the model path (`encode(to_envelope(...))`, `uuid.uuid5`) gives, on many in
 
 import random
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -14,33 +14,16 @@ from services.ingest.segment import Limits, Request
 from shared.events import Envelope, decode, encode, encode_key
 from shared.events.codec import Record, encode_fields
 from shared.workspaces import WorkspaceInfo
+from tests.json_values import WORDS, ZONES, json_value
 
 LIMITS = Limits()
-WORDS = ["a", "Viewed Pricing", "é", "日本語", "emoji 🎉", 'quote " and \\\\', "", "x" * 300]
-ZONES = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
-
-
-def _value(rng: random.Random, depth: int = 0) -> Any:
-    kind = rng.randrange(9 if depth < 2 else 6)
-    if kind == 0:
-        return rng.choice(WORDS)
-    if kind == 1:
-        return rng.randrange(-(2**40), 2**40)
-    if kind == 2:
-        return rng.uniform(-1e6, 1e6)
-    if kind == 3:
-        return rng.choice([True, False, None])
-    if kind == 4:
-        return rng.random() * 10 ** rng.randrange(-8, 15)
-    if kind == 5:
-        return f"{rng.getrandbits(64):x}"
-    if kind in (6, 7):
-        return {rng.choice(WORDS) + str(i): _value(rng, depth + 1) for i in range(rng.randrange(4))}
-    return [_value(rng, depth + 1) for _ in range(rng.randrange(4))]
 
 
 def _object(rng: random.Random) -> dict[str, Any]:
-    return {rng.choice(WORDS) + str(i): _value(rng, 1) for i in range(rng.randrange(5))}
+    return {
+        rng.choice(WORDS) + str(i): json_value(rng, 1, hex_strings=True)
+        for i in range(rng.randrange(5))
+    }
 
 
 def _time(rng: random.Random) -> str:
@@ -73,14 +56,14 @@ def _message(rng: random.Random) -> dict[str, Any]:
             raw[name] = rng.choice(WORDS)
     for name in segment.OBJECT_FIELDS:
         if rng.random() < 0.5:
-            raw[name] = _object(rng) if rng.random() < 0.95 else _value(rng)
+            raw[name] = _object(rng) if rng.random() < 0.95 else json_value(rng, hex_strings=True)
     if rng.random() < 0.3 and isinstance(raw.setdefault("context", {}), dict):
         raw["context"]["ip"] = rng.choice(["198.51.100.7", "2001:db8::1", "?"])
     for name in ("timestamp", "sentAt"):
         if rng.random() < 0.5:
             raw[name] = _time(rng)
     if rng.random() < 0.1:
-        raw["extra"] = _value(rng)
+        raw["extra"] = json_value(rng, hex_strings=True)
     return raw
 
 

@@ -16,7 +16,6 @@ from services.reporting import credit_model, email_model
 from services.reporting import keys as identity
 from services.reporting.lead_model import fold_first_touches
 from services.reporting.pseudonyms import Pseudonymize
-from shared.db import UnitOfWork
 from shared.events import Envelope
 
 BUCKET_SECONDS = 15 * 60
@@ -46,18 +45,11 @@ def touch_row(e: Envelope, pseudonymize: Pseudonymize) -> dict[str, Any] | None:
     }
 
 
-async def apply_touchpoints(
-    uow: UnitOfWork, envelopes: Sequence[Envelope], *, pseudonymize: Pseudonymize
-) -> None:
-    await apply_claimed(uow.session, await uow.claim_batch(envelopes), pseudonymize)
-    await credit_model.flush(uow.session)
-
-
 async def apply_claimed(
     session: AsyncSession, todo: Sequence[Envelope], pseudonymize: Pseudonymize
 ) -> None:
-    """Apply touchpoints already claimed in the inbox (new to this service): one statement
-    stores the touches new to `touches`, counts them into `touch_volume` and keeps each
+    """Apply a poll's touchpoints (not claimed in the inbox: `touches` is theirs): one
+    statement stores the touches new to `touches`, counts them into `touch_volume` and keeps each
     key's first touch in `key_touches` (array parameters, not one row of parameters per
     touch: docs/decisions/0037)."""
     rows = [r for r in (touch_row(e, pseudonymize) for e in todo) if r is not None]

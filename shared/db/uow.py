@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.engine import driver_connection, schema_of
 from shared.db.messaging import notify_channel
-from shared.events import Envelope, encode, encode_key
+from shared.events import Envelope
 from shared.events.codec import Record
 
 
@@ -98,10 +98,8 @@ class UnitOfWork:
             schema_name=await schema_of(self.session, self._outbox),
             columns=("topic", "key", "value"),
             records=[
-                (topic, e.key, e.value)
-                if isinstance(e, Record)
-                else (topic, encode_key(e), encode(e))
-                for e in envelopes
+                (topic, r.key, r.value)
+                for r in (e if isinstance(e, Record) else Record.of(e) for e in envelopes)
             ],
         )
         self._outbox_used = True

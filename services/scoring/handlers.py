@@ -10,6 +10,8 @@ caused them, so a replay cut into other batches makes the same moves.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +44,7 @@ EMAIL_EVENTS = {
 TOUCHPOINTS = {"track", "identify", "page", "screen", "group", "alias"}
 APPLIED = TOUCHPOINTS | EMAIL_EVENTS
 TIMELINE_SKIPS = ("context", "integrations")
+YIELD_EVERY = 256  # events of pass 2 between two pauses (see _score_and_progress)
 
 
 @dataclass
@@ -144,6 +147,40 @@ async def _apply_run(
         step = _apply(directory, e, ids)
         points.apply(step)
         steps.append(step)
+    # Every event has its lead now: the rows that only need that are written while this
+    # process scores the batch (PostgreSQL's work on them overlaps pass 2's Python work).
+    placed = asyncio.ensure_future(_write_placed(session, directory, steps, points))
+    try:
+        outcome = await _score_and_progress(steps, directory, workspaces, bundles, configs)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await placed  # the session must be idle before the caller rolls back
+        raise
+    await placed
+    await store.save_records(session, [r for r in directory.records.values() if r.changed], clock())
+    await store.save_merges(session, directory)
+    await store.add_stages(session, outcome.stages)
+    await uow.emit(topic, *outcome.events)
+
+
+async def _write_placed(
+    session: AsyncSession, directory: Directory, steps: list[Step], points: PointBook
+) -> None:
+    """New identity links and conflicts, timeline rows, rule awards: known after pass 1."""
+    await store.save_links(session, directory)
+    await store.add_timeline(session, [_timeline_row(s) for s in steps])
+    await store.add_ledger(session, points.new)
+
+
+async def _score_and_progress(
+    steps: list[Step],
+    directory: Directory,
+    workspaces: list[str],
+    bundles: dict[str, ModelBundle],
+    configs: dict[str, ScoringConfig],
+) -> Outcome:
+    """One model call per workspace, then pass 2 in event order; pure computation, with a
+    pause now and then so the placed rows' statements (_write_placed) go on meanwhile."""
     scores = {}
     for ws in workspaces:
         mine = [s for s in steps if s.envelope.workspace_id == ws]
@@ -152,26 +189,24 @@ async def _apply_run(
         # Scored as of the event (a lead is never idle at its own event): a replay of the
         # same events gives the same scores whenever it runs.
         scores[ws] = score_many(bundles[ws], [s.vector for s in mine])
+        await asyncio.sleep(0)
 
     outcome = Outcome()
     last_step: dict[str, Step] = {}
-    for s in steps:
+    for k, s in enumerate(steps, 1):
         ws = s.envelope.workspace_id
         _progress(s, scores[ws], bundles[ws], configs[ws], outcome)
         last_step[s.record.id] = s
-    for record_id, s in last_step.items():
+        if k % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+    for k, (record_id, s) in enumerate(last_step.items(), 1):
         record = directory.records[record_id]
         if not record.merged_into and s.explained is None:
             ws = record.workspace_id
             record.factors = _factors(bundles[ws], scores[ws], s)
-
-    now = clock()
-    await store.save_records(session, [r for r in directory.records.values() if r.changed], now)
-    await store.save_directory(session, directory)
-    await store.add_timeline(session, [_timeline_row(s) for s in steps])
-    await store.add_stages(session, outcome.stages)
-    await store.add_ledger(session, points.new)
-    await uow.emit(topic, *outcome.events)
+        if k % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+    return outcome
 
 
 class PointBook:

@@ -211,17 +211,38 @@ async def save_records(session: AsyncSession, records: Sequence[LeadRecord], now
         record.is_new = record.changed = False
 
 
-async def save_directory(session: AsyncSession, directory: Directory) -> None:
-    """New identifier links, then merges (identities and earlier folds move to the
-    survivor), then conflicts."""
+async def save_links(session: AsyncSession, directory: Directory) -> None:
+    """New identifier links and conflicts: final once every event of a batch has its lead,
+    so they can be written while the batch is scored (see handlers._apply_run)."""
     if directory.new_links:
+        await _copy(
+            session,
+            identities,
+            ("workspace_id", "kind", "value", "lead_id"),
+            [(ws, i.kind, i.value, lead_id) for ws, i, lead_id in directory.new_links],
+        )
+    if directory.conflicts:
         await session.execute(
-            insert(identities),
+            insert(identity_conflicts),
             [
-                {"workspace_id": ws, "kind": i.kind, "value": i.value, "lead_id": lead_id}
-                for ws, i, lead_id in directory.new_links
+                {
+                    "workspace_id": ws,
+                    "lead_id": lead_id,
+                    "other_lead_id": c.other_lead_id,
+                    "reason": c.reason,
+                    "event_id": event_id,
+                }
+                for ws, lead_id, c, event_id in directory.conflicts
             ],
         )
+    directory.new_links.clear()
+    directory.conflicts.clear()
+
+
+async def save_merges(session: AsyncSession, directory: Directory) -> None:
+    """Merges: identities, earlier folds, timeline and ledger move to the survivor. After
+    save_records (which writes the folded lead's own row) and add_timeline (whose rows may
+    name a lead folded later in the batch)."""
     for merge in directory.merges:
         await session.execute(
             update(identities)
@@ -238,23 +259,17 @@ async def save_directory(session: AsyncSession, directory: Directory) -> None:
             await session.execute(
                 update(table).where(table.c.lead_id == merge.folded).values(lead_id=merge.into)
             )
-    if directory.conflicts:
-        await session.execute(
-            insert(identity_conflicts),
-            [
-                {
-                    "workspace_id": ws,
-                    "lead_id": lead_id,
-                    "other_lead_id": c.other_lead_id,
-                    "reason": c.reason,
-                    "event_id": event_id,
-                }
-                for ws, lead_id, c, event_id in directory.conflicts
-            ],
-        )
-    directory.new_links.clear()
     directory.merges.clear()
-    directory.conflicts.clear()
+
+
+async def _copy(
+    session: AsyncSession, table: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Rows by COPY, in the session's transaction: one round trip, no per-row statement."""
+    raw = await driver_connection(session)
+    await raw.copy_records_to_table(
+        table.name, schema_name=await schema_of(session, table), columns=columns, records=rows
+    )
 
 
 TIMELINE_COLUMNS = ("event_id", "workspace_id", "lead_id", "type", "occurred_at", "payload")
@@ -264,14 +279,33 @@ async def add_timeline(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -
     """Timeline rows (TIMELINE_COLUMNS, the payload as JSON text) by COPY: one per applied
     touchpoint, the largest write of a batch. Their event ids were just claimed in the
     inbox, so none can be there already."""
-    if not rows:
-        return
-    raw = await driver_connection(session)
-    await raw.copy_records_to_table(
-        lead_events.name,
-        schema_name=await schema_of(session, lead_events),
-        columns=TIMELINE_COLUMNS,
-        records=rows,
+    if rows:
+        await _copy(session, lead_events, TIMELINE_COLUMNS, rows)
+
+
+STAGE_COLUMNS = (
+    "workspace_id",
+    "lead_id",
+    "stage",
+    "from_stage",
+    "entered_at",
+    "left_at",
+    "reason",
+    "actor",
+    "score",
+    "model_version",
+    "event_id",
+)
+
+
+@functools.cache
+def _close_stages(schema: str | None) -> str:
+    """Each lead's open stage entry is left when its first new one is entered: one
+    statement from two arrays (SQLAlchemy's executemany sent one UPDATE per lead)."""
+    return (
+        f'UPDATE "{schema or "public"}"."{lead_stages.name}" AS s SET left_at = v.at '
+        "FROM unnest($1::varchar[], $2::timestamptz[]) AS v(lead_id, at) "
+        "WHERE s.lead_id = v.lead_id AND s.left_at IS NULL"
     )
 
 
@@ -289,14 +323,15 @@ async def add_stages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> N
         else:
             before["left_at"] = row["entered_at"]
         latest[row["lead_id"]] = row
-    await session.execute(
-        update(lead_stages)
-        .where(lead_stages.c.lead_id == bindparam("b_lead"), lead_stages.c.left_at.is_(None))
-        .values(left_at=bindparam("b_at")),
-        [{"b_lead": lead, "b_at": row["entered_at"]} for lead, row in first.items()],
-        execution_options={"synchronize_session": False},
+    raw = await driver_connection(session)
+    await raw.execute(
+        _close_stages(await schema_of(session, lead_stages)),
+        list(first),
+        [row["entered_at"] for row in first.values()],
     )
-    await session.execute(insert(lead_stages), rows)
+    await _copy(
+        session, lead_stages, STAGE_COLUMNS, [tuple(map(r.get, STAGE_COLUMNS)) for r in rows]
+    )
 
 
 _LEDGER_FIELDS = (

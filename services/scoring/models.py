@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 
 from shared.db import inbox_table, outbox_table
 
@@ -33,7 +33,8 @@ leads = Table(
     Column("id", String, primary_key=True),
     Column("workspace_id", String, nullable=False),
     Column("traits", JSONB, nullable=False, server_default="{}"),
-    Column("features", JSONB, nullable=False, server_default="{}"),  # features.FeatureState
+    # features and factors: json, not jsonb (never queried inside; see migration 0008)
+    Column("features", JSON, nullable=False, server_default="{}"),  # features.FeatureState
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
     Column("merged_into", String),
@@ -50,7 +51,7 @@ leads = Table(
     Column("fit", SmallInteger),
     Column("engagement", SmallInteger),
     Column("model_version", String),
-    Column("factors", JSONB, nullable=False, server_default="[]"),
+    Column("factors", JSON, nullable=False, server_default="[]"),
     Column("scored_at", DateTime(timezone=True)),
     Column("published_score", SmallInteger),
     Column("rule_scores", JSONB, nullable=False, server_default="{}"),  # point rules' scores

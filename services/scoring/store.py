@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import String, any_, bindparam, func, select, text, update
+from sqlalchemy import JSON, String, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.config import ScoringConfig
@@ -155,7 +155,7 @@ async def save_config(session: AsyncSession, workspace_id: str, config: ScoringC
     )
 
 
-_JSON_COLUMNS = frozenset(c.name for c in leads.columns if isinstance(c.type, JSONB))
+_JSON_COLUMNS = frozenset(c.name for c in leads.columns if isinstance(c.type, JSON))
 _LEAD_COLUMNS = tuple(c.name for c in leads.columns if c.name != "created_at")
 
 

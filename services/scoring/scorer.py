@@ -181,6 +181,9 @@ def _numbers(rows: Sequence[dict[str, Any]], names: list[str]) -> Any:
         return [[row.get(n, 0) for n in names] for row in rows]
 
 
+TOP_FACTORS = 6  # the factors a score lists
+
+
 class Factor(NamedTuple):
     """(A tuple: up to six are made for every lead.scored event.)"""
 
@@ -205,11 +208,14 @@ class Scores:
     _factors: tuple[list[list[int]], list[list[int]]] | None = field(default=None, repr=False)
 
     def factor_points(self, prepared: _Prepared) -> tuple[list[list[int]], list[list[int]]]:
-        """Each row's points per factor and the factors' order (see `factors`), worked out
-        for the whole batch at once, the first time any row's factors are asked for."""
+        """Each row's TOP_FACTORS largest factors (see `factors`), as their points and their
+        index in prepared.factor_names, worked out for the whole batch at once, the first
+        time any row's factors are asked for. (Only the top ones become Python lists.)"""
         if self._factors is None:
             points, order = _factor_points(prepared, self)
-            self._factors = (points.tolist(), order.tolist())
+            order = order[:, :TOP_FACTORS]
+            top = np.take_along_axis(points, order, axis=1)
+            self._factors = (top.tolist(), order.tolist())
         return self._factors
 
 
@@ -272,7 +278,7 @@ def spread(bundle: ModelBundle, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def factors(
-    bundle: ModelBundle, scores: Scores, i: int, row: dict[str, Any], top: int = 6
+    bundle: ModelBundle, scores: Scores, i: int, row: dict[str, Any], top: int = TOP_FACTORS
 ) -> list[Factor]:
     """Row i's factors that moved its score most, largest effect first.
 
@@ -280,12 +286,12 @@ def factors(
     their contributions add up. A factor's points are the mean of two effects on the 0-100
     score: taking it away from this lead, and giving it alone to the average lead (the
     two-player Shapley value; either one alone reads 0 when the score is saturated)."""
+    if top > TOP_FACTORS:
+        raise ValueError(f"at most {TOP_FACTORS} factors are worked out per lead")
     names = bundle.prepared.factor_names
     points, order = scores.factor_points(bundle.prepared)
-    mine = points[i]
     found = []
-    for k in order[i][:top]:
-        value = mine[k]
+    for k, value in zip(order[i][:top], points[i][:top], strict=True):
         if not value:
             break
         name = names[k]

@@ -126,49 +126,123 @@ class _Prepared:
         return [*self.group_names, "inactivity"]
 
     @functools.cached_property
-    def _layout(self) -> tuple[list[str], list[int], dict[str, dict[str, int]]]:
-        """Numeric inputs and their columns; per categorical input, value -> its column."""
-        numeric = [n for n in self.names if "=" not in n]
-        onehot: dict[str, dict[str, int]] = {}
+    def _numeric(self) -> list[str]:
+        """The numeric inputs (the others are categorical values, "name=value")."""
+        return [n for n in self.names if "=" not in n]
+
+    @functools.cached_property
+    def _onehot(self) -> list[_Categorical]:
+        """Per categorical input, where its values' columns are."""
+        column_of: dict[str, dict[str, int]] = {}
         for n in self.names:
             if "=" in n:
                 name, value = n.split("=", 1)
-                onehot.setdefault(name, {})[value] = self.vocabulary[n]
-        return numeric, [self.vocabulary[n] for n in numeric], onehot
+                column_of.setdefault(name, {})[value] = self.vocabulary[n]
+        found = []
+        for name, columns in column_of.items():
+            ordered = sorted(columns.values())
+            position = {value: ordered.index(column) for value, column in columns.items()}
+            found.append(_Categorical(name, position, _columns(ordered), np.arange(len(ordered))))
+        return found
+
+    @functools.cached_property
+    def _orders(self) -> dict[tuple[Any, ...], tuple[list[str], np.ndarray]]:
+        return {}
+
+    def _numeric_order(self, rows: Sequence[dict[str, Any]]) -> tuple[list[str], np.ndarray]:
+        """The numeric inputs in the order the first row holds them (those it lacks last),
+        and their columns. Looking a dict's keys up in the order they were put in reads its
+        memory in order: 10-20% faster than in column order on a large batch, most when
+        the rows are out of the CPU caches (docs/decisions/0041). Any order gives the same
+        numbers."""
+        if not rows:
+            return self._numeric, np.array([self.vocabulary[n] for n in self._numeric])
+        keys = tuple(rows[0])
+        found = self._orders.get(keys)
+        if found is None:
+            numeric = set(self._numeric)
+            order = [k for k in keys if k in numeric]
+            order += [n for n in self._numeric if n not in rows[0]]
+            found = (order, np.array([self.vocabulary[n] for n in order]))
+            if len(self._orders) < 16:  # (rows of a few shapes at most)
+                self._orders[keys] = found
+        return found
+
+    @functools.cached_property
+    def engagement_mask(self) -> np.ndarray:
+        return ~self.fit_mask
+
+    def contributions(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
+        """Each input's contribution to the log-odds, per row: (x - mean) / scale * coef,
+        worked out in place in the batch matrix (the same operations in the same order as
+        the pipeline's steps, without temporaries)."""
+        x = self.matrix(rows)
+        x -= self.mean
+        x /= self.scale
+        x *= self.coef
+        return x
 
     def matrix(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         """What DictVectorizer.transform gives (unknown categories and inputs ignored):
-        numeric inputs taken in one fixed order, one-hot columns looked up."""
-        numeric, columns, onehot = self._layout
-        x = np.zeros((len(rows), len(self.names)))
-        if rows:
-            x[:, columns] = _numbers(rows, numeric)
-        for hot in _one_hot_columns(rows, onehot):
-            found = hot >= 0
-            x[found.nonzero()[0], hot[found]] = 1.0
+        numeric inputs taken in one order and put in their columns, each categorical
+        input's columns set by comparing each row's value's position with theirs (no value
+        the model knows: all 0). Every column is written once."""
+        x = np.empty((len(rows), len(self.names)))
+        numeric, columns = self._numeric_order(rows)
+        x[:, columns] = _numbers(rows, numeric)
+        for categorical, found in zip(
+            self._onehot, _one_hot_positions(rows, self._onehot), strict=True
+        ):
+            x[:, categorical.columns] = found[:, None] == categorical.positions
         return x
 
 
-def _one_hot_columns(
-    rows: Sequence[dict[str, Any]], onehot: dict[str, dict[str, int]]
+class _Categorical(NamedTuple):
+    name: str
+    position: dict[str, int]  # value -> its position among the input's columns
+    columns: slice | np.ndarray  # (a slice: adjacent, as DictVectorizer's sorted names are)
+    positions: np.ndarray  # 0 .. len(columns) - 1
+
+
+def _columns(columns: list[int]) -> slice | np.ndarray:
+    """These columns as a slice when adjacent and ascending (a view, not a gather)."""
+    if columns == list(range(columns[0], columns[0] + len(columns))):
+        return slice(columns[0], columns[0] + len(columns))
+    return np.array(columns)
+
+
+def _one_hot_positions(
+    rows: Sequence[dict[str, Any]], onehot: list[_Categorical]
 ) -> Iterator[np.ndarray]:
-    """Per categorical input, each row's column for its value (-1: a value the model does
-    not know), looked up in C."""
-    for name, column_of in onehot.items():
+    """Per categorical input, each row's value's position among its columns (-1: a value
+    the model does not know), looked up in C; a value that is not text is looked up as
+    its text."""
+    for name, position, _, _ in onehot:
         try:
             values = list(map(operator.itemgetter(name), rows))
         except KeyError:
             values = [row.get(name) for row in rows]
-        if not set(map(type, values)) <= {str}:  # (others are looked up as their text)
+        try:
+            found = np.fromiter(
+                map(position.get, values, itertools.repeat(-1)), dtype=np.intp, count=len(values)
+            )
+        except TypeError:  # an unhashable value (a list, say)
             values = [v if isinstance(v, str) else str(v) for v in values]
-        found = map(column_of.get, values, itertools.repeat(-1))
-        yield np.fromiter(found, dtype=np.intp, count=len(values))
+            found = np.fromiter(map(position.get, values, itertools.repeat(-1)), dtype=np.intp)
+        unknown = found < 0
+        if unknown.any():
+            for i in unknown.nonzero()[0].tolist():
+                if not isinstance(values[i], str):
+                    found[i] = position.get(str(values[i]), -1)
+        yield found
 
 
-def _numbers(rows: Sequence[dict[str, Any]], names: list[str]) -> Any:
-    """rows x names; an input a row lacks is 0."""
+def _numbers(rows: Sequence[dict[str, Any]], names: list[str]) -> np.ndarray:
+    """rows x names, as floats; an input a row lacks is 0."""
     if len(names) < 2:  # itemgetter of one name gives a value, not a tuple
-        return [[row.get(n, 0) for n in names] for row in rows]
+        return np.array([[row.get(n, 0) for n in names] for row in rows], dtype=float).reshape(
+            len(rows), len(names)
+        )
     try:
         # Rows from features.vector have every input: taken in C, no Python per input.
         flat = np.fromiter(
@@ -178,7 +252,9 @@ def _numbers(rows: Sequence[dict[str, Any]], names: list[str]) -> Any:
         )
         return flat.reshape(len(rows), len(names))
     except KeyError:
-        return [[row.get(n, 0) for n in names] for row in rows]
+        return np.array([[row.get(n, 0) for n in names] for row in rows], dtype=float).reshape(
+            len(rows), len(names)
+        )
 
 
 TOP_FACTORS = 6  # the factors a score lists
@@ -228,8 +304,7 @@ def score_many(
     """Score many leads' feature vectors in one pass; `idle_days` (per row, default 0) is
     how long each lead has been inactive since the activity its vector is as of."""
     prepared = bundle.prepared
-    z = (prepared.matrix(rows) - prepared.mean) / prepared.scale
-    contributions = z * prepared.coef
+    contributions = prepared.contributions(rows)
     idle = np.zeros(len(rows)) if idle_days is None else np.asarray(idle_days, dtype=float)
     faded = np.zeros(len(rows))
     if idle.any():
@@ -243,7 +318,7 @@ def score_many(
     logit = contributions.sum(axis=1) + prepared.intercept
     probability = 1.0 / (1.0 + np.exp(-logit))
     fit_sum = contributions[:, prepared.fit_mask].sum(axis=1)
-    engagement_sum = contributions[:, ~prepared.fit_mask].sum(axis=1)
+    engagement_sum = contributions[:, prepared.engagement_mask].sum(axis=1)
     return Scores(
         probability=probability,
         score=np.clip(np.rint(probability * 100), 0, 100).astype(int),
@@ -267,9 +342,9 @@ def spread(bundle: ModelBundle, rows: Sequence[dict[str, Any]]) -> None:
     """Set the 0-100 scale of the fit and engagement parts from the training people:
     their 2nd and 98th percentiles map to 0 and 100."""
     prepared = bundle.prepared
-    contributions = ((prepared.matrix(rows) - prepared.mean) / prepared.scale) * prepared.coef
+    contributions = prepared.contributions(rows)
     fit = contributions[:, prepared.fit_mask].sum(axis=1)
-    engagement = contributions[:, ~prepared.fit_mask].sum(axis=1)
+    engagement = contributions[:, prepared.engagement_mask].sum(axis=1)
     bundle.fit_range = (float(np.percentile(fit, 2)), float(np.percentile(fit, 98)))
     bundle.engagement_range = (
         float(np.percentile(engagement, 2)),

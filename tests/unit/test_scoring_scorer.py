@@ -72,10 +72,28 @@ def test_the_matrix_is_what_the_pipelines_vectorizer_gives(rows: list[dict[str, 
         {"seniority": 3},
         {},
     ]
-    for batch in (rows, odd, odd[:1]):
+    # Inputs are read in the first row's key order: rows in other orders, or lacking some.
+    shuffled = [dict(random.Random(k).sample(list(r.items()), len(r))) for k, r in enumerate(rows)]
+    reversed_first = [dict(reversed(list(rows[0].items()))), *rows[1:50]]
+    lacking_first = [{"visits_7d": 2, "seniority": 1}, *rows[:50], {}]
+    for batch in (rows, odd, odd[:1], shuffled, reversed_first, lacking_first, odd[::-1]):
         expected = bundle.pipeline.named_steps["vectorize"].transform(batch)
         expected = expected.toarray() if hasattr(expected, "toarray") else expected
         assert np.array_equal(bundle.prepared.matrix(batch), expected)
+        scores = score_many(bundle, batch)
+        again = [score_many(bundle, [row]) for row in batch[:5]]
+        assert [s.contributions[0].tolist() for s in again] == scores.contributions[:5].tolist()
+
+
+def test_categorical_values_that_are_not_text_are_looked_up_as_their_text(
+    rows: list[dict[str, object]],
+) -> None:
+    bundle = default_bundle()
+    text = [{**rows[0], "industry": "7"}, {**rows[1], "country": "None"}, rows[2]]
+    other = [{**rows[0], "industry": 7}, {**rows[1], "country": None}, {**rows[2], "country": [1]}]
+    matrix = bundle.prepared.matrix
+    assert np.array_equal(matrix(other), matrix([*text[:2], {**rows[2], "country": "[1]"}]))
+    assert np.array_equal(matrix(text), bundle.pipeline.named_steps["vectorize"].transform(text))
 
 
 def test_event_ids_are_uuid5_of_their_parts() -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import lifecycle, store
@@ -109,25 +109,33 @@ def _cursor(row: Any, sort: str) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
-def _after(query: Select[Any], cursor: str, sort: str) -> Select[Any]:
-    """Keyset pagination: rows after the cursor's (value, id) in the sort order."""
+def _segments(cursor: str | None, sort: str) -> list[Any]:
+    """The rows after the cursor's (value, id), as conditions on consecutive stretches of
+    the sort order, first to last. Each stretch is read on its own, in index order: one OR
+    of them made PostgreSQL read the workspace's leads from the top and filter (a later page
+    of 50,000 leads took ~100 ms; now a few index pages)."""
+    if cursor is None:
+        return [true()]
     try:
         value, last_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if sort.endswith("updated_at") and value is not None:
+            value = datetime.fromisoformat(value)
+        elif value is not None and type(value) is not int:
+            raise TypeError("a score is a whole number")
+        if not isinstance(last_id, str):
+            raise TypeError("a lead id is text")
     except Exception as exc:
         raise BadCursor("cursor is not one this API gave") from exc
     column = leads.c[sort.lstrip("-")]
-    if sort.endswith("updated_at") and value is not None:
-        value = datetime.fromisoformat(value)
     descending = sort.startswith("-")
-    if value is None:  # nulls sort last descending / first ascending
-        if descending:
-            return query.where(column.is_(None), leads.c.id > last_id)
-        return query.where(or_(column.is_not(None), and_(column.is_(None), leads.c.id > last_id)))
-    beyond = column < value if descending else column > value
-    tie = and_(column == value, leads.c.id > last_id)
+    after_id = leads.c.id > last_id
+    if value is None:  # nulls sort last descending, first ascending
+        ties = and_(column.is_(None), after_id)
+        return [ties] if descending else [ties, column.is_not(None)]
+    ties = and_(column == value, after_id)
     if descending:
-        return query.where(or_(beyond, tie, column.is_(None)))
-    return query.where(or_(beyond, tie))
+        return [ties, column < value, column.is_(None)]
+    return [ties, column > value]
 
 
 async def listing(
@@ -149,9 +157,13 @@ async def listing(
         query = query.where(leads.c.updated_at < q.updated_before)
     if q.lead_ids is not None:
         query = query.where(leads.c.id.in_(q.lead_ids))
-    if q.cursor:
-        query = _after(query, q.cursor, q.sort)
-    rows = list(await session.execute(query.order_by(*SORTS[q.sort]).limit(q.limit + 1)))
+    rows: list[Any] = []
+    for segment in _segments(q.cursor, q.sort):
+        wanted = q.limit + 1 - len(rows)
+        if wanted <= 0:
+            break
+        ordered = query.where(segment).order_by(*SORTS[q.sort]).limit(wanted)
+        rows.extend(await session.execute(ordered))
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     return [dict(r._mapping) for r in rows], (_cursor(rows[-1], q.sort) if more else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -25,6 +26,10 @@ class FakePublisher:
             RecordMetadata(topic, 0, TopicPartition(topic, 0), len(self.sent) - 1, -1, 0, -1)
         )
         return future
+
+    async def send_many(self, topic: str, records: Iterable[tuple[bytes, bytes | None]]) -> None:
+        for value, key in records:
+            await self.send(topic, value, key)
 
     def on(self, topic: str) -> list[bytes]:
         return [value for t, _, value in self.sent if t == topic]

@@ -61,6 +61,10 @@ class Publisher(Protocol):
         self, topic: str, value: bytes, key: bytes | None = None
     ) -> asyncio.Future[RecordMetadata]: ...
 
+    async def send_many(
+        self, topic: str, records: Iterable[tuple[bytes, bytes | None]]
+    ) -> None: ...
+
 
 MAX_WAITING_BATCHES = 2  # per partition, besides the one in flight: 2 x max_batch_size at most
 

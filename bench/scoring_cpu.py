@@ -26,6 +26,7 @@ from bench import harness
 from bench.loadgen import ROOT
 from services.ingest.segment import envelopes_of
 from services.scoring import handlers, models
+from services.scoring.lead_cache import LeadCache
 from services.scoring.live_models import LiveModels
 from services.scoring.simulate import simulate
 from shared.db import UnitOfWork, create_engine, create_session_factory
@@ -66,6 +67,7 @@ async def main() -> None:
     parser.add_argument("--people", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=100)
+    parser.add_argument("--cache", type=int, default=20_000, help="lead cache size, 0: none")
     parser.add_argument("--database", default="leadflow_scoring_cpu", help="(dropped first)")
     args = parser.parse_args()
 
@@ -82,6 +84,7 @@ async def main() -> None:
     sessions = create_session_factory(engine)
     live = LiveModels(sessions)
     await live.refresh()
+    cache = LeadCache(args.cache) if args.cache else None  # as the service runs it
     tune_gc()
     decoding = applying = pg = 0.0
     start = time.perf_counter()
@@ -90,10 +93,14 @@ async def main() -> None:
         batch = [decode(v) for v in wire[i : i + args.batch]]
         t1 = time.process_time()
         pg0 = postgres_cpu(port)
-        async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-            await handlers.apply_touchpoints(
-                uow, batch, live, topic="leadflow.lead-events", secret="bench"
-            )
+        await handlers.apply_and_commit(
+            UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox),
+            batch,
+            live,
+            topic="leadflow.lead-events",
+            secret="bench",
+            cache=cache,
+        )
         applying += time.process_time() - t1
         decoding += t1 - t0
         pg += postgres_cpu(port) - pg0
@@ -104,6 +111,7 @@ async def main() -> None:
         f"events={n} decode={decoding / n * 1e6:.1f}us apply={applying / n * 1e6:.1f}us "
         f"own={(decoding + applying) / n * 1e6:.1f}us/event postgres={pg / n * 1e6:.1f}us/event "
         f"wall={wall:.1f}s"
+        + (f" cache hits={cache.hits} misses={cache.misses}" if cache else "")
     )
 
 

@@ -25,6 +25,7 @@ from services.scoring import erasure, lifecycle, publishing, rules, store
 from services.scoring.config import ScoringConfig
 from services.scoring.features import vector
 from services.scoring.identity import Identifier, identifiers_of
+from services.scoring.lead_cache import LeadCache
 from services.scoring.live_models import LiveModels
 from services.scoring.records import Directory, LeadRecord
 from services.scoring.rules import LedgerEntry
@@ -68,6 +69,28 @@ class Outcome:
     stages: list[dict[str, Any]] = field(default_factory=list)
 
 
+async def apply_and_commit(
+    uow: UnitOfWork,
+    envelopes: Sequence[Envelope],
+    models: LiveModels,
+    *,
+    topic: str,
+    secret: str,
+    cache: LeadCache | None = None,
+) -> None:
+    """apply_touchpoints in its own transaction (`uow`, not yet entered); the cache keeps the
+    batch's lead records only once that transaction has committed."""
+    try:
+        async with uow:
+            await apply_touchpoints(uow, envelopes, models, topic=topic, secret=secret, cache=cache)
+    except BaseException:
+        if cache is not None:
+            cache.unstage()
+        raise
+    if cache is not None:
+        cache.commit()
+
+
 async def apply_touchpoints(
     uow: UnitOfWork,
     envelopes: Sequence[Envelope],
@@ -76,22 +99,29 @@ async def apply_touchpoints(
     topic: str,
     secret: str,
     clock: Callable[[], datetime] = utcnow,
+    cache: LeadCache | None = None,
 ) -> None:
-    """Apply a batch; `secret` keys the hashes erased people are remembered by."""
+    """Apply a batch; `secret` keys the hashes erased people are remembered by. With a
+    cache, the caller calls `cache.commit()` once the transaction has committed, or
+    `cache.unstage()` if it failed (lead_cache.py)."""
     run: list[Envelope] = []
+    erased = False
     for e in await uow.claim_batch(envelopes):
         if e.type == erasure.ERASURE:
             # An erasure cuts the batch: what came before it is applied (then erased), what
             # comes after is checked against it.
-            await _apply_run(uow, run, models, topic=topic, secret=secret, clock=clock)
+            await _apply_run(uow, run, models, topic=topic, secret=secret, clock=clock, cache=cache)
             run = []
             await _lock_identities(uow.session, [e.workspace_id])
             await uow.emit(topic, *await erasure.erase(uow.session, e, secret))
+            erased = True
         elif e.type in APPLIED:
             # Other services' events on the topics read here (e.g. nurture's enrollment.*
             # on email-events) say nothing about a person's behaviour: claimed, skipped.
             run.append(e)
-    await _apply_run(uow, run, models, topic=topic, secret=secret, clock=clock)
+    await _apply_run(uow, run, models, topic=topic, secret=secret, clock=clock, cache=cache)
+    if erased and cache is not None:
+        cache.unstage()  # erasure deleted rows behind records this batch holds
 
 
 async def _lock_identities(session: AsyncSession, workspaces: Sequence[str]) -> None:
@@ -111,6 +141,7 @@ async def _apply_run(
     topic: str,
     secret: str,
     clock: Callable[[], datetime],
+    cache: LeadCache | None = None,
 ) -> None:
     if not events:
         return
@@ -131,7 +162,7 @@ async def _apply_run(
         else:
             carried.append(identifiers_of(e.type, e.payload))
             wanted.setdefault(e.workspace_id, set()).update(carried[-1])
-    directory = await store.load_directory(session, wanted, by_id)
+    directory = await store.load_directory(session, wanted, by_id, cache)
     configs = await store.configs(session, workspaces)
     bundles = {ws: await models.bundle(session, configs[ws].model_version) for ws in workspaces}
     points = PointBook(
@@ -157,10 +188,20 @@ async def _apply_run(
             await placed  # the session must be idle before the caller rolls back
         raise
     await placed
-    await store.save_records(session, [r for r in directory.records.values() if r.changed], clock())
+    changed = [r for r in directory.records.values() if r.changed]
+    merged = bool(directory.merges)
+    await store.save_records(session, changed, clock())
     await store.save_merges(session, directory)
     await store.add_stages(session, outcome.stages)
     await uow.emit(topic, *outcome.events)
+    if cache is not None and not merged:  # (merges re-point rows no record here shows)
+        # Rows written now carry this transaction's version; the others, the one loaded.
+        versions = dict(directory.versions)
+        version = await store.current_version(session)
+        versions.update((r.id, version) for r in changed)
+        cache.stage(
+            {r.id: (versions[r.id], r) for r in directory.records.values() if r.id in versions}
+        )
 
 
 async def _write_placed(

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from fastapi import FastAPI
 
 from services.scoring import api, handlers, maintenance, models
+from services.scoring.lead_cache import LeadCache
 from services.scoring.live_models import LiveModels
 from services.scoring.settings import ScoringSettings
 from shared.events import Envelope
@@ -27,9 +28,12 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         topic = runtime.topics.lead_events
         secret = settings.secret_key.get_secret_value()
 
+        cache = LeadCache(settings.lead_cache_size) if settings.lead_cache_size else None
+
         async def on_touchpoints(envelopes: Sequence[Envelope]) -> None:
-            async with runtime.uow() as uow:
-                await handlers.apply_touchpoints(uow, envelopes, live, topic=topic, secret=secret)
+            await handlers.apply_and_commit(
+                runtime.uow(), envelopes, live, topic=topic, secret=secret, cache=cache
+            )
 
         runtime.background(live.follow(settings.model_poll_seconds, runtime), "model follower")
         # The handler's cost is mostly per call: one transaction per poll, all partitions;

@@ -95,6 +95,7 @@ class Directory:
     new_links: list[tuple[str, Identifier, str]] = field(default_factory=list)
     merges: list[Merge] = field(default_factory=list)
     conflicts: list[tuple[str, str, Conflict, uuid.UUID]] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)  # row versions as loaded (xmin)
 
     def add_identity(self, workspace_id: str, identifier: Identifier, lead_id: str) -> None:
         self.owner[(workspace_id, identifier)] = lead_id

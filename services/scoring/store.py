@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scoring.config import ScoringConfig
 from services.scoring.features import FeatureState
 from services.scoring.identity import Identifier
+from services.scoring.lead_cache import LeadCache
 from services.scoring.models import (
     identities,
     identity_conflicts,
@@ -69,27 +70,67 @@ def _texts(name: str) -> Any:
     return bindparam(name, type_=ARRAY(String))
 
 
-async def load_records(session: AsyncSession, lead_ids: Iterable[str]) -> list[LeadRecord]:
-    """Lead rows by id, locked, with the leads they were merged into."""
+async def load_records(
+    session: AsyncSession,
+    lead_ids: Iterable[str],
+    cache: LeadCache | None = None,
+    versions: dict[str, str] | None = None,
+) -> list[LeadRecord]:
+    """Lead rows by id, locked, with the leads they were merged into. With a cache, rows
+    whose version (`xmin`) is the one cached are not read again; `versions` gets every
+    loaded row's version."""
     wanted, found = set(lead_ids), {}
     while wanted:
-        rows = await session.execute(
-            select(leads)
-            .where(leads.c.id == any_(_texts("ids")))
-            .order_by(leads.c.id)
-            .with_for_update(),
-            {"ids": sorted(wanted)},
-        )
-        for row in rows:
-            found[row.id] = _record(row)
+        ordered = sorted(wanted)
+        if cache is None:
+            rows = await session.execute(
+                select(leads)
+                .where(leads.c.id == any_(_texts("ids")))
+                .order_by(leads.c.id)
+                .with_for_update(),
+                {"ids": ordered},
+            )
+            for row in rows:
+                found[row.id] = _record(row)
+        else:
+            locked = await session.execute(
+                select(leads.c.id, text("xmin::text AS version"))
+                .where(leads.c.id == any_(_texts("ids")))
+                .order_by(leads.c.id)
+                .with_for_update(),
+                {"ids": ordered},
+            )
+            missing = []
+            for lead_id, version in locked:
+                if versions is not None:
+                    versions[lead_id] = version
+                record = cache.take(lead_id, version)
+                if record is None:
+                    missing.append(lead_id)
+                else:
+                    found[lead_id] = record
+            if missing:  # (already locked above)
+                rows = await session.execute(
+                    select(leads).where(leads.c.id == any_(_texts("ids"))), {"ids": missing}
+                )
+                for row in rows:
+                    found[row.id] = _record(row)
         wanted = {r.merged_into for r in found.values() if r.merged_into} - set(found)
     return list(found.values())
+
+
+async def current_version(session: AsyncSession) -> str:
+    """The `xmin` the rows this transaction writes get (see lead_cache.py)."""
+    return str(
+        await session.scalar(text("SELECT (pg_current_xact_id()::text::bigint % 4294967296)::text"))
+    )
 
 
 async def load_directory(
     session: AsyncSession,
     wanted: dict[str, set[Identifier]],
     lead_ids: Iterable[str] = (),
+    cache: LeadCache | None = None,
 ) -> Directory:
     """The identities of `wanted` (workspace -> identifiers), every identifier of the leads
     they belong to, and those leads (plus `lead_ids`, e.g. from email events)."""
@@ -115,7 +156,7 @@ async def load_directory(
         owning.update(r.lead_id for r in rows)
     if not owning:
         return directory
-    for record in await load_records(session, owning):
+    for record in await load_records(session, owning, cache, directory.versions):
         directory.records[record.id] = record
     live = [r.id for r in directory.records.values() if not r.merged_into]
     rows = await session.execute(

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.scoring import handlers, models
+from services.scoring.lead_cache import LeadCache
 from services.scoring.live_models import LiveModels
 from shared.bus import (
     ConsumerRunner,
@@ -36,11 +37,13 @@ async def scoring_consumer(
     live = LiveModels(sessions)
     await live.refresh()
 
+    cache = LeadCache(10_000)  # as services/scoring/main.py runs it
+
     async def handle(envelopes: list[Envelope]) -> None:
-        async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-            await handlers.apply_touchpoints(
-                uow, envelopes, live, topic=topics.lead_events, secret=SECRET
-            )
+        uow = UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox)
+        await handlers.apply_and_commit(
+            uow, envelopes, live, topic=topics.lead_events, secret=SECRET, cache=cache
+        )
 
     producer = create_producer(bootstrap, client_id="test")
     await producer.start()
@@ -75,21 +78,24 @@ class Scoring:
         self.sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine)
         self.models = LiveModels(self.sessions)
         self.topic = topic
+        self.cache = LeadCache(10_000)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, inbox=models.inbox, outbox=models.outbox)
 
     async def apply(self, envelopes: Sequence[Envelope], batch: int = 100) -> None:
+        """In batches, each its own transaction, leads kept between them (`self.cache`) as
+        the service keeps them."""
         await self.models.refresh()
         for start in range(0, len(envelopes), batch):
-            async with self.uow() as uow:
-                await handlers.apply_touchpoints(
-                    uow,
-                    envelopes[start : start + batch],
-                    self.models,
-                    topic=self.topic,
-                    secret=SECRET,
-                )
+            await handlers.apply_and_commit(
+                self.uow(),
+                envelopes[start : start + batch],
+                self.models,
+                topic=self.topic,
+                secret=SECRET,
+                cache=self.cache,
+            )
 
     async def outbox(self) -> list[Envelope]:
         """Lead events waiting in the outbox, in the order they were written."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Table, Uuid, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.engine import driver_connection, schema_of
@@ -69,16 +68,12 @@ class UnitOfWork:
         ids = list(dict.fromkeys(e.id for e in envelopes))
         if not ids:
             return []
-        # One array parameter, not one per id: the statement is the same (cached,
-        # prepared) whatever the batch size.
-        ids_param = bindparam("ids", ids, type_=ARRAY(Uuid))
-        stmt = (
-            pg_insert(self._inbox)
-            .from_select(["message_id"], select(func.unnest(ids_param)))
-            .on_conflict_do_nothing()
-            .returning(self._inbox.c.message_id)
-        )
-        fresh = set((await self.session.execute(stmt)).scalars())
+        # One array parameter (a cached, prepared statement whatever the batch size), sent
+        # straight to the driver: SQLAlchemy's result processing cost ~2 us per id.
+        raw = await driver_connection(self.session)
+        schema = await schema_of(self.session, self._inbox)
+        rows = await raw.fetch(_claim_statement(schema, self._inbox.name), ids)
+        fresh = {row[0] for row in rows}
         todo = []
         for envelope in envelopes:
             if envelope.id in fresh:
@@ -103,3 +98,11 @@ class UnitOfWork:
             ],
         )
         self._outbox_used = True
+
+
+@functools.cache
+def _claim_statement(schema: str | None, table: str) -> str:
+    return (
+        f'INSERT INTO "{schema or "public"}"."{table}" (message_id) '
+        "SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING message_id"
+    )

@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import random
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
@@ -23,9 +24,12 @@ T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-async def workspace(database_url: str, engine: AsyncEngine) -> tuple[str, list[dict[str, Any]]]:
+async def workspace(
+    database_url: str, engine: AsyncEngine
+) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     """A workspace of 60 leads: scores from a few values (many ties) or none, update times
-    with ties, two merged leads (never listed)."""
+    with ties, two merged leads (never listed). Deleted afterwards: rows made by hand would
+    otherwise fill other tests' maintenance batches (decay, purge) in the shared schema."""
     await upgrade(SERVICES["scoring"].migrations, database_url=database_url, schema="scoring")
     ws = f"ws_{uuid.uuid4().hex[:8]}"
     rng = random.Random(7)
@@ -44,7 +48,9 @@ async def workspace(database_url: str, engine: AsyncEngine) -> tuple[str, list[d
     ]
     async with engine.begin() as conn:
         await conn.execute(insert(leads_table), rows)
-    return ws, [r for r in rows if r["merged_into"] is None]
+    yield ws, [r for r in rows if r["merged_into"] is None]
+    async with engine.begin() as conn:
+        await conn.execute(delete(leads_table).where(leads_table.c.workspace_id == ws))
 
 
 def expected(rows: list[dict[str, Any]], sort: str) -> list[str]:

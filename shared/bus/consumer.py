@@ -14,7 +14,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
+# A polled record and what decoding it gave.
+Decoded: TypeAlias = "tuple[ConsumerRecord[Any, Any], Envelope | DecodeError]"
 
 
 def per_message(handler: Handler) -> BatchHandler:
@@ -135,95 +137,68 @@ class ConsumerRunner:
         self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
         await self.consumer.start()
         self.started.set()
+        # With prefetch, the next poll is read and decoded while this one is applied.
+        next_poll = asyncio.ensure_future(self._poll()) if self.prefetch else None
         try:
-            if self.prefetch:
-                await self._run_prefetching()
             while not self._stopping.is_set():
-                batch = await self.consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                if next_poll is None:
+                    polled = await self._poll()
+                else:
+                    polled = await next_poll
+                    next_poll = asyncio.ensure_future(self._poll())
                 async with self._lock:
-                    await self._process_batch(batch)
+                    await self._process(polled)
                 await self.commit()
         finally:
+            if next_poll is not None:
+                next_poll.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await next_poll
             await self.commit()
             await self.consumer.stop()
 
-    async def _run_prefetching(self) -> None:
-        next_poll = asyncio.ensure_future(self._poll_decoded())
-        try:
-            while not self._stopping.is_set():
-                decoded = await next_poll
-                next_poll = asyncio.ensure_future(self._poll_decoded())
-                async with self._lock:
-                    await self._process_decoded(decoded)
-                await self.commit()
-        finally:
-            next_poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await next_poll
-
-    async def _poll_decoded(self) -> list[tuple[ConsumerRecord[Any, Any], Envelope | DecodeError]]:
-        """One poll, all partitions together, each record decoded (or its DecodeError)."""
+    async def _poll(self) -> list[list[Decoded]]:
+        """One poll, each record decoded (or its DecodeError): one group per partition, or
+        one group for everything with whole_poll (order within each partition kept)."""
         batch = await self.consumer.getmany(timeout_ms=500, max_records=self.batch_size)
-        decoded: list[tuple[ConsumerRecord[Any, Any], Envelope | DecodeError]] = []
+        groups: list[list[Decoded]] = []
+        decoded = 0
         for records in batch.values():
+            if not groups or not self.whole_poll:
+                groups.append([])
             for record in records:
                 try:
-                    decoded.append((record, self.decoder(record.value)))
+                    groups[-1].append((record, self.decoder(record.value)))
                 except DecodeError as exc:
-                    decoded.append((record, exc))
-                if len(decoded) % 256 == 0:
+                    groups[-1].append((record, exc))
+                decoded += 1
+                if self.prefetch and decoded % 256 == 0:
                     await asyncio.sleep(0)  # the batch being applied goes on meanwhile
-        return decoded
+        return groups
 
-    async def _process_decoded(
-        self, decoded: list[tuple[ConsumerRecord[Any, Any], Envelope | DecodeError]]
-    ) -> None:
-        """_process_batch for a prefetched poll: records of partitions this member no longer
-        owns are dropped (their new owner reads them from the committed offset)."""
-        if not decoded or self._stopping.is_set():
-            return
+    async def _process(self, groups: list[list[Decoded]]) -> None:
+        """Each group in one handler call (decode failures dead-lettered); stops at the first
+        group a stop interrupted (then nothing of it is committed: the inbox makes the replay
+        harmless). Records of partitions this member no longer owns are dropped: their new
+        owner reads them from the committed offset (a prefetched poll can predate a
+        rebalance)."""
         assignment = getattr(self.consumer, "assignment", None)
-        if assignment is not None:
-            owned = assignment()
-            decoded = [(r, e) for r, e in decoded if TopicPartition(r.topic, r.partition) in owned]
-        pairs: list[tuple[ConsumerRecord[Any, Any], Envelope]] = []
-        for record, result in decoded:
-            if isinstance(result, DecodeError):
-                await self._deadletter(record, str(result), result)
-            else:
-                pairs.append((record, result))
-        if pairs and not await self._settle(pairs):
-            return
-        for record, _ in decoded:
-            self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
-
-    async def _process_batch(
-        self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
-    ) -> None:
-        if self.whole_poll and batch:
+        for group in groups:
             if self._stopping.is_set():
                 return
-            if await self._process_partition([r for records in batch.values() for r in records]):
-                for tp, records in batch.items():
-                    self._pending[tp] = records[-1].offset + 1
-            return
-        for tp, records in batch.items():
-            if self._stopping.is_set():
+            if assignment is not None:
+                owned = assignment()
+                group = [(r, e) for r, e in group if TopicPartition(r.topic, r.partition) in owned]
+            pairs: list[tuple[ConsumerRecord[Any, Any], Envelope]] = []
+            for record, result in group:
+                if isinstance(result, DecodeError):
+                    await self._deadletter(record, str(result), result)
+                else:
+                    pairs.append((record, result))
+            if pairs and not await self._settle(pairs):
                 return
-            if not await self._process_partition(records):
-                return
-            self._pending[tp] = records[-1].offset + 1
-
-    async def _process_partition(self, records: list[ConsumerRecord[Any, Any]]) -> bool:
-        """Apply records (decode failures dead-lettered); False if a stop interrupted it
-        (then nothing of it is committed: the inbox makes the replay harmless)."""
-        decoded: list[tuple[ConsumerRecord[Any, Any], Envelope]] = []
-        for record in records:
-            try:
-                decoded.append((record, self.decoder(record.value)))
-            except DecodeError as exc:
-                await self._deadletter(record, str(exc), exc)
-        return await self._settle(decoded) if decoded else True
+            for record, _ in group:
+                self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
 
     async def _settle(self, pairs: list[tuple[ConsumerRecord[Any, Any], Envelope]]) -> bool:
         """Apply the batch; if it fails, find the bad message(s) by halves (a few

@@ -28,9 +28,10 @@ OFFICE_HOURS = {"start": "09:00", "end": "17:00", "days": [1, 2, 3, 4, 5, 6, 7]}
 
 
 def zone_where_it_is(hours: range, now: datetime) -> str:
-    """A fixed-offset IANA zone (Etc/GMT-N is UTC+N) whose local hour is in `hours` now."""
-    for offset in sorted(range(-12, 15), key=abs):
-        name = "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+    """A fixed-offset IANA zone (Etc/GMT-N is UTC+N) whose local hour is in `hours` now.
+    Never offset 0: Chromium reports Etc/GMT as "UTC", so the zone read back would differ."""
+    for offset in sorted((o for o in range(-12, 15) if o), key=abs):
+        name = f"Etc/GMT{-offset:+d}"
         if now.astimezone(ZoneInfo(name)).hour in hours:
             return name
     raise AssertionError(f"no zone has an hour in {hours} at {now}")

@@ -110,8 +110,7 @@ async def main() -> None:
     print(
         f"events={n} decode={decoding / n * 1e6:.1f}us apply={applying / n * 1e6:.1f}us "
         f"own={(decoding + applying) / n * 1e6:.1f}us/event postgres={pg / n * 1e6:.1f}us/event "
-        f"wall={wall:.1f}s"
-        + (f" cache hits={cache.hits} misses={cache.misses}" if cache else "")
+        f"wall={wall:.1f}s" + (f" cache hits={cache.hits} misses={cache.misses}" if cache else "")
     )
 
 

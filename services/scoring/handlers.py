@@ -194,7 +194,11 @@ async def _apply_run(
     await store.save_merges(session, directory)
     await store.add_stages(session, outcome.stages)
     await uow.emit(topic, *outcome.events)
-    if cache is not None and not merged:  # (merges re-point rows no record here shows)
+    if cache is not None and merged:
+        # Merges re-point rows (a folded lead's earlier folds) with this transaction's
+        # version behind any record of it staged so far, this run's or an earlier run's.
+        cache.unstage()
+    elif cache is not None:
         # Rows written now carry this transaction's version; the others, the one loaded.
         versions = dict(directory.versions)
         version = await store.current_version(session)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, String, any_, bindparam, func, select, text, update
+from sqlalchemy import String, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -196,49 +196,58 @@ async def save_config(session: AsyncSession, workspace_id: str, config: ScoringC
     )
 
 
-_JSON_COLUMNS = frozenset(c.name for c in leads.columns if isinstance(c.type, JSON))
 _LEAD_COLUMNS = tuple(c.name for c in leads.columns if c.name != "created_at")
 
 
 @functools.cache
 def _lead_upsert(schema: str | None) -> str:
     """INSERT ... ON CONFLICT (id) DO UPDATE of every column but the creation time, into
-    `schema`'s leads, from one array per column (unnest): new and changed leads in one
-    statement of one parameter set, whatever their number (SQLAlchemy's executemany ran it
-    once per lead)."""
+    `schema`'s leads, from one JSON array of rows (json_to_recordset): new and changed leads
+    in one statement whatever their number. One JSON text, made by orjson in C, costs this
+    process a fraction of asyncpg's per-element encoding of an array per column."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    arrays = ", ".join(
-        f"${k}::{leads.c[name].type.compile(dialect=dialect)}[]"
-        for k, name in enumerate(_LEAD_COLUMNS, 1)
+    types = ", ".join(
+        f"{name} {leads.c[name].type.compile(dialect=dialect)}" for name in _LEAD_COLUMNS
     )
     columns = ", ".join(_LEAD_COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in _LEAD_COLUMNS if c != "id")
     return (
         f'INSERT INTO "{schema or "public"}"."{leads.name}" ({columns}) '
-        f"SELECT * FROM unnest({arrays}) ON CONFLICT (id) DO UPDATE SET {updates}"
+        f"SELECT {columns} FROM json_to_recordset($1::json) AS r({types}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}"
     )
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()  # as the engine's json_serializer writes it
-
-
-def _lead_columns(records: Sequence[LeadRecord], now: datetime) -> list[list[Any]]:
-    """The upsert's parameters: one list per column of _LEAD_COLUMNS, one item per lead."""
-    values: dict[str, list[Any]] = {
-        "id": [r.id for r in records],
-        "workspace_id": [r.workspace_id for r in records],
-        "traits": [_json(r.traits) for r in records],
-        "features": [_json(r.features.as_json()) for r in records],
-        "first_seen_at": [r.first_seen_at for r in records],
-        "last_seen_at": [r.last_seen_at for r in records],
-        "merged_into": [r.merged_into for r in records],
-        "updated_at": [now] * len(records),
-    }
-    for c in _RECORD_COLUMNS:
-        got = [getattr(r, c) for r in records]
-        values[c] = [_json(v) for v in got] if c in _JSON_COLUMNS else got
-    return [values[c] for c in _LEAD_COLUMNS]
+def _lead_rows(records: Sequence[LeadRecord], now: datetime) -> bytes:
+    """The upsert's parameter: the leads as a JSON array of objects keyed by column."""
+    return orjson.dumps(
+        [
+            {
+                "id": r.id,
+                "workspace_id": r.workspace_id,
+                "traits": r.traits,
+                "features": r.features.as_json(),
+                "first_seen_at": r.first_seen_at,
+                "last_seen_at": r.last_seen_at,
+                "merged_into": r.merged_into,
+                "updated_at": now,
+                "stage": r.stage,
+                "stage_entered_at": r.stage_entered_at,
+                "stalled_at": r.stalled_at,
+                "identified": r.identified,
+                "score": r.score,
+                "probability": r.probability,
+                "fit": r.fit,
+                "engagement": r.engagement,
+                "model_version": r.model_version,
+                "factors": r.factors,
+                "scored_at": r.scored_at,
+                "published_score": r.published_score,
+                "rule_scores": r.rule_scores,
+            }
+            for r in records
+        ]
+    )
 
 
 async def save_records(session: AsyncSession, records: Sequence[LeadRecord], now: datetime) -> None:
@@ -247,7 +256,7 @@ async def save_records(session: AsyncSession, records: Sequence[LeadRecord], now
     if todo:
         raw = await driver_connection(session)
         upsert = _lead_upsert(await schema_of(session, leads))
-        await raw.execute(upsert, *_lead_columns(todo, now))
+        await raw.execute(upsert, _lead_rows(todo, now).decode())
     for record in records:
         record.is_new = record.changed = False
 

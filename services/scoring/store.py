@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import String, any_, bindparam, func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.config import ScoringConfig
@@ -52,7 +53,7 @@ _RECORD_COLUMNS = (
 
 
 def _record(row: Any) -> LeadRecord:
-    m = row._mapping
+    m = row
     return LeadRecord(
         id=m["id"],
         workspace_id=m["workspace_id"],
@@ -65,11 +66,6 @@ def _record(row: Any) -> LeadRecord:
     )
 
 
-def _texts(name: str) -> Any:
-    """One text[] parameter (a cached statement whatever the number of values)."""
-    return bindparam(name, type_=ARRAY(String))
-
-
 async def load_records(
     session: AsyncSession,
     lead_ids: Iterable[str],
@@ -79,29 +75,17 @@ async def load_records(
     """Lead rows by id, locked, with the leads they were merged into. With a cache, rows
     whose version (`xmin`) is the one cached are not read again; `versions` gets every
     loaded row's version."""
+    raw = await driver_connection(session)
+    sql = _Loads.of(await schema_of(session, leads))
     wanted, found = set(lead_ids), {}
     while wanted:
-        ordered = sorted(wanted)
+        ordered = _json_text(sorted(wanted))
         if cache is None:
-            rows = await session.execute(
-                select(leads)
-                .where(leads.c.id == any_(_texts("ids")))
-                .order_by(leads.c.id)
-                .with_for_update(),
-                {"ids": ordered},
-            )
-            for row in rows:
-                found[row.id] = _record(row)
+            for row in await raw.fetch(sql.leads_locked, ordered):
+                found[row["id"]] = _record(row)
         else:
-            locked = await session.execute(
-                select(leads.c.id, text("xmin::text AS version"))
-                .where(leads.c.id == any_(_texts("ids")))
-                .order_by(leads.c.id)
-                .with_for_update(),
-                {"ids": ordered},
-            )
             missing = []
-            for lead_id, version in locked:
+            for lead_id, version in await raw.fetch(sql.versions_locked, ordered):
                 if versions is not None:
                     versions[lead_id] = version
                 record = cache.take(lead_id, version)
@@ -110,11 +94,8 @@ async def load_records(
                 else:
                     found[lead_id] = record
             if missing:  # (already locked above)
-                rows = await session.execute(
-                    select(leads).where(leads.c.id == any_(_texts("ids"))), {"ids": missing}
-                )
-                for row in rows:
-                    found[row.id] = _record(row)
+                for row in await raw.fetch(sql.leads, _json_text(missing)):
+                    found[row["id"]] = _record(row)
         wanted = {r.merged_into for r in found.values() if r.merged_into} - set(found)
     return list(found.values())
 
@@ -136,38 +117,63 @@ async def load_directory(
     they belong to, and those leads (plus `lead_ids`, e.g. from email events)."""
     directory = Directory()
     owning: set[str] = set(lead_ids)
+    raw = await driver_connection(session)
+    sql = _Loads.of(await schema_of(session, identities))
     for workspace_id, ids in wanted.items():
-        if not ids:
-            continue
-        ordered = sorted(ids)
-        wanted_ids = select(
-            func.unnest(_texts("kinds")).label("kind"), func.unnest(_texts("vals")).label("value")
-        ).subquery()
-        rows = await session.execute(
-            select(identities.c.lead_id)
-            .join(
-                wanted_ids,
-                (identities.c.kind == wanted_ids.c.kind)
-                & (identities.c.value == wanted_ids.c.value),
-            )
-            .where(identities.c.workspace_id == workspace_id),
-            {"kinds": [i.kind for i in ordered], "vals": [i.value for i in ordered]},
-        )
-        owning.update(r.lead_id for r in rows)
+        if ids:
+            rows = await raw.fetch(sql.owners, workspace_id, _json_text(list(map(tuple, ids))))
+            owning.update(row[0] for row in rows)
     if not owning:
         return directory
     for record in await load_records(session, owning, cache, directory.versions):
         directory.records[record.id] = record
     live = [r.id for r in directory.records.values() if not r.merged_into]
-    rows = await session.execute(
-        select(
-            identities.c.workspace_id, identities.c.kind, identities.c.value, identities.c.lead_id
-        ).where(identities.c.lead_id == any_(_texts("ids"))),
-        {"ids": live},
-    )
-    for row in rows:
-        directory.add_identity(row.workspace_id, Identifier(row.kind, row.value), row.lead_id)
+    for workspace_id, kind, value, lead_id in await raw.fetch(sql.identities, _json_text(live)):
+        directory.add_identity(workspace_id, Identifier(kind, value), lead_id)
     return directory
+
+
+def _json_text(values: Any) -> str:
+    """A list as one JSON parameter: asyncpg encodes an array parameter element by element
+    (~300 ns each, checking each against collections ABCs), orjson in C (~60 ns)."""
+    return orjson.dumps(values).decode()
+
+
+@dataclass(frozen=True)
+class _Loads:
+    """The loading statements, for one schema; sent straight to the driver (SQLAlchemy's
+    result processing cost ~2 us per row), their lists as JSON (`_json_text`)."""
+
+    leads_locked: str
+    versions_locked: str
+    leads: str
+    owners: str
+    identities: str
+
+    @staticmethod
+    @functools.cache
+    def of(schema: str | None) -> _Loads:
+        leads_table = f'"{schema or "public"}"."{leads.name}"'
+        identities_table = f'"{schema or "public"}"."{identities.name}"'
+        ids = "(SELECT json_array_elements_text($1::json))"
+        return _Loads(
+            leads_locked=f"SELECT * FROM {leads_table} WHERE id IN {ids} ORDER BY id FOR UPDATE",
+            versions_locked=(
+                f"SELECT id, xmin::text FROM {leads_table} WHERE id IN {ids} ORDER BY id FOR UPDATE"
+            ),
+            leads=f"SELECT * FROM {leads_table} WHERE id IN {ids}",
+            # (identifiers as [kind, value] pairs: json_to_recordset needs objects)
+            owners=(
+                f"SELECT i.lead_id FROM {identities_table} i "
+                "JOIN (SELECT w->>0 AS kind, w->>1 AS value "
+                "FROM json_array_elements($2::json) AS w) AS w "
+                "ON i.kind = w.kind AND i.value = w.value WHERE i.workspace_id = $1"
+            ),
+            identities=(
+                f"SELECT workspace_id, kind, value, lead_id FROM {identities_table} "
+                f"WHERE lead_id IN {ids}"
+            ),
+        )
 
 
 async def configs(session: AsyncSession, workspace_ids: Iterable[str]) -> dict[str, ScoringConfig]:

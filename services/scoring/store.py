@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select, text, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -206,54 +205,64 @@ _LEAD_COLUMNS = tuple(c.name for c in leads.columns if c.name != "created_at")
 
 
 @functools.cache
-def _lead_upsert(schema: str | None) -> str:
-    """INSERT ... ON CONFLICT (id) DO UPDATE of every column but the creation time, into
-    `schema`'s leads, from one JSON array of rows (json_to_recordset): new and changed leads
-    in one statement whatever their number. One JSON text, made by orjson in C, costs this
-    process a fraction of asyncpg's per-element encoding of an array per column."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    types = ", ".join(
-        f"{name} {leads.c[name].type.compile(dialect=dialect)}" for name in _LEAD_COLUMNS
+def _lead_upsert(schema: str | None) -> tuple[str, str, str]:
+    """How new and changed leads are written into `schema`'s leads, whatever their number:
+    COPY into a temporary table of this connection, then one INSERT ... ON CONFLICT (id) DO
+    UPDATE of every column but the creation time that empties it. Per lead, on bench data:
+    17 us of this process's CPU and 64 us in all, against 29 and 76 us for one array
+    parameter per column (asyncpg checks each element against collections ABCs) and 12 and
+    92 us for one JSON parameter (json_to_recordset, slow for PostgreSQL).
+    Returns (the staging table's name, the statement creating it if missing, the upsert)."""
+    target = f'"{schema or "public"}"."{leads.name}"'
+    staging = f"leads_in_{schema or 'public'}"
+    create = (
+        f"DO $$ BEGIN IF to_regclass('pg_temp.{staging}') IS NULL THEN "
+        f"CREATE TEMP TABLE {staging} (LIKE {target} INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS; END IF; END $$"
     )
     columns = ", ".join(_LEAD_COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in _LEAD_COLUMNS if c != "id")
-    return (
-        f'INSERT INTO "{schema or "public"}"."{leads.name}" ({columns}) '
-        f"SELECT {columns} FROM json_to_recordset($1::json) AS r({types}) "
+    # (Emptied as it is read: a transaction may write leads more than once.)
+    upsert = (
+        f"WITH staged AS (DELETE FROM pg_temp.{staging} RETURNING {columns}) "
+        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM staged "
         f"ON CONFLICT (id) DO UPDATE SET {updates}"
     )
+    return staging, create, upsert
 
 
-def _lead_rows(records: Sequence[LeadRecord], now: datetime) -> bytes:
-    """The upsert's parameter: the leads as a JSON array of objects keyed by column."""
-    return orjson.dumps(
-        [
-            {
-                "id": r.id,
-                "workspace_id": r.workspace_id,
-                "traits": r.traits,
-                "features": r.features.as_json(),
-                "first_seen_at": r.first_seen_at,
-                "last_seen_at": r.last_seen_at,
-                "merged_into": r.merged_into,
-                "updated_at": now,
-                "stage": r.stage,
-                "stage_entered_at": r.stage_entered_at,
-                "stalled_at": r.stalled_at,
-                "identified": r.identified,
-                "score": r.score,
-                "probability": r.probability,
-                "fit": r.fit,
-                "engagement": r.engagement,
-                "model_version": r.model_version,
-                "factors": r.factors,
-                "scored_at": r.scored_at,
-                "published_score": r.published_score,
-                "rule_scores": r.rule_scores,
-            }
-            for r in records
-        ]
-    )
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()  # as the engine's json_serializer writes it
+
+
+def _lead_rows(records: Sequence[LeadRecord], now: datetime) -> list[tuple[Any, ...]]:
+    """The leads as rows of _LEAD_COLUMNS (JSON columns as text)."""
+    return [
+        (
+            r.id,
+            r.workspace_id,
+            _json(r.traits),
+            _json(r.features.as_json()),
+            r.first_seen_at,
+            r.last_seen_at,
+            r.merged_into,
+            now,
+            r.stage,
+            r.stage_entered_at,
+            r.stalled_at,
+            r.identified,
+            r.score,
+            r.probability,
+            r.fit,
+            r.engagement,
+            r.model_version,
+            _json(r.factors),
+            r.scored_at,
+            r.published_score,
+            _json(r.rule_scores),
+        )
+        for r in records
+    ]
 
 
 async def save_records(session: AsyncSession, records: Sequence[LeadRecord], now: datetime) -> None:
@@ -261,8 +270,12 @@ async def save_records(session: AsyncSession, records: Sequence[LeadRecord], now
     todo = [r for r in records if r.changed or r.is_new]
     if todo:
         raw = await driver_connection(session)
-        upsert = _lead_upsert(await schema_of(session, leads))
-        await raw.execute(upsert, _lead_rows(todo, now).decode())
+        staging, create, upsert = _lead_upsert(await schema_of(session, leads))
+        await raw.execute(create)
+        await raw.copy_records_to_table(
+            staging, schema_name="pg_temp", columns=_LEAD_COLUMNS, records=_lead_rows(todo, now)
+        )
+        await raw.execute(upsert)
     for record in records:
         record.is_new = record.changed = False
 

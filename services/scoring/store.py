@@ -7,6 +7,7 @@ order) so a sales action through the API or the decay job never interleaves with
 from __future__ import annotations
 
 import functools
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -214,7 +215,8 @@ def _lead_upsert(schema: str | None) -> tuple[str, str, str]:
     92 us for one JSON parameter (json_to_recordset, slow for PostgreSQL).
     Returns (the staging table's name, the statement creating it if missing, the upsert)."""
     target = f'"{schema or "public"}"."{leads.name}"'
-    staging = f"leads_in_{schema or 'public'}"
+    # (Named for the columns too: a connection older than a migration makes a new one.)
+    staging = f"leads_in_{schema or 'public'}_{zlib.crc32(' '.join(_LEAD_COLUMNS).encode()):x}"
     create = (
         f"DO $$ BEGIN IF to_regclass('pg_temp.{staging}') IS NULL THEN "
         f"CREATE TEMP TABLE {staging} (LIKE {target} INCLUDING DEFAULTS) "

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from services.scoring.features import NUMERIC_INPUTS, WINDOWS, Vector
+from services.scoring.features import COUNTED_INPUTS, WINDOWS, Vector
 
 _WINDOWED = re.compile(r"^(?P<base>.+)_(?P<days>\d+)d$")
 # group -> (what one of it is, in words, as "did X n times")
@@ -58,8 +58,8 @@ def _times(n: int) -> str:
 def words(group: str, row: Mapping[str, Any]) -> str:
     """A factor described with this lead's numbers."""
     if group in COUNTED:
-        if type(row) is Vector:  # (taken from its numbers by position)
-            counts = _TAKE_NUMBERS[group](row.numbers)
+        if type(row) is Vector:  # (taken from its counts by position)
+            counts = _TAKE_COUNTS[group](row.counts)
         else:
             counts = tuple(row.get(key, 0) for key, _ in _WINDOW_KEYS[group])
         return _counted(group, counts)
@@ -84,8 +84,8 @@ def _described_by(group: str, key: tuple[Any, Any]) -> str:
 
 
 # group -> a Vector's windowed counts of it, shortest window first (taken in C)
-_TAKE_NUMBERS = {
-    group: operator.itemgetter(*(NUMERIC_INPUTS.index(key) for key, _ in keys))
+_TAKE_COUNTS = {
+    group: operator.itemgetter(*(COUNTED_INPUTS.index(key) for key, _ in keys))
     for group, keys in _WINDOW_KEYS.items()
 }
 

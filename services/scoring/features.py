@@ -12,6 +12,7 @@ import functools
 import itertools
 import math
 import re
+from array import array
 from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -138,10 +139,10 @@ class FeatureState:
     first_seen: str | None = None
     last_seen: str | None = None
 
-    # `vector`'s counts (COUNTED_INPUTS, by position) as of the ordinal day `_counted_day`,
-    # kept up to date by `add` while the lead's last day stays the same: most events fall on
-    # their lead's last day, so few need every day counted again.
-    _counted: list[int] | None = field(default=None, repr=False, compare=False)
+    # `vector`'s counts (COUNTED_INPUTS, by position, as int64) as of the ordinal day
+    # `_counted_day`, kept up to date by `add` while the lead's last day stays the same: most
+    # events fall on their lead's last day, so few need every day counted again.
+    _counted: array[int] | None = field(default=None, repr=False, compare=False)
     _counted_day: int = field(default=0, repr=False, compare=False)
 
     def add(self, event_type: str, payload: dict[str, Any], at: datetime) -> None:
@@ -166,7 +167,7 @@ class FeatureState:
         if self._counted is not None:
             _count_into(self._counted, counters, self._counted_day - _ordinal(today), 1)
 
-    def counted(self) -> list[int]:
+    def counted(self) -> array[int]:
         """The windowed inputs and total_events (COUNTED_INPUTS, in that order) as of the
         last activity (see `vector`); the caller must not change it."""
         if self.last_seen is None:
@@ -298,49 +299,65 @@ _KEYS_BY_AGE: list[dict[str, tuple[int, ...]]] = [
     }
     for age in range(max(WINDOWS))
 ]
-# input name -> its position: numbers i >= 0, categories ~j (< 0)
+_COUNTED = len(COUNTED_INPUTS)
+_ZERO_COUNTS = array("q", bytes(8 * _COUNTED))
+# input name -> where a Vector holds it: counts i (0 <= i < _COUNTED), fit numbers
+# _COUNTED + j, categories ~k (< 0)
 _AT: dict[str, int] = {
     **{name: i for i, name in enumerate(NUMERIC_INPUTS)},
-    **{name: ~j for j, name in enumerate(CATEGORICAL_INPUTS)},
+    **{name: ~k for k, name in enumerate(CATEGORICAL_INPUTS)},
 }
 _NAMES = (*NUMERIC_INPUTS, *CATEGORICAL_INPUTS)
 
 
 class Vector(Mapping[str, Any]):
-    """A lead's model input: `numbers` in NUMERIC_INPUTS order and `categories` in
-    CATEGORICAL_INPUTS order, so the scorer builds its matrix from lists, not by looking
-    names up (docs/decisions/0043). It is also a read-only mapping by input name (what
-    sklearn's DictVectorizer, explanations and the API read), equal to the dict of the same
-    items."""
+    """A lead's model input, in fixed order, so the scorer reads whole rows instead of
+    looking names up (docs/decisions/0043): `counts` (COUNTED_INPUTS, int64 in an array:
+    the scorer takes a batch's in one copy), `fit` (FIT_NUMBERS) and `categories`
+    (CATEGORICAL_INPUTS). It is also a read-only mapping by input name (what sklearn's
+    DictVectorizer, explanations and the API read), equal to the dict of the same items."""
 
-    __slots__ = ("categories", "numbers")
+    __slots__ = ("categories", "counts", "fit")
 
-    def __init__(self, numbers: list[Any], categories: tuple[Any, ...]) -> None:
-        self.numbers = numbers
+    def __init__(
+        self, counts: array[int] | list[Any], fit: tuple[Any, ...], categories: tuple[Any, ...]
+    ) -> None:
+        self.counts = counts
+        self.fit = fit
         self.categories = categories
+
+    @property
+    def numbers(self) -> list[Any]:
+        """The numeric inputs, in NUMERIC_INPUTS order."""
+        return [*self.counts, *self.fit]
 
     @classmethod
     def from_mapping(cls, row: Mapping[str, Any]) -> Vector:
         """A Vector of any mapping by input name (a Vector: itself). A number it lacks is 0
         (as DictVectorizer reads it); a category it lacks is None (no value: no column),
-        one that is not text is taken as its text; names that are not inputs are dropped."""
+        one that is not text is taken as its text; names that are not inputs are dropped.
+        Counts that are not all integers stay a list (read one by one by the scorer)."""
         if isinstance(row, Vector):
             return row
+        values = [row.get(name, 0) for name in COUNTED_INPUTS]
+        try:
+            counts: array[int] | list[Any] = array("q", values)
+        except (TypeError, OverflowError):
+            counts = values
         categories = []
         for name in CATEGORICAL_INPUTS:
             value = row.get(name)
             categories.append(value if value is None or isinstance(value, str) else str(value))
-        return cls([row.get(name, 0) for name in NUMERIC_INPUTS], tuple(categories))
+        return cls(counts, tuple(row.get(name, 0) for name in FIT_NUMBERS), tuple(categories))
 
     def __getitem__(self, name: str) -> Any:
         i = _AT[name]
-        return self.numbers[i] if i >= 0 else self.categories[~i]
+        if i < _COUNTED:
+            return self.counts[i] if i >= 0 else self.categories[~i]
+        return self.fit[i - _COUNTED]
 
     def get(self, name: str, default: Any = None) -> Any:
-        i = _AT.get(name)
-        if i is None:
-            return default
-        return self.numbers[i] if i >= 0 else self.categories[~i]
+        return self[name] if name in _AT else default
 
     def __contains__(self, name: object) -> bool:
         return name in _AT
@@ -362,16 +379,14 @@ class Vector(Mapping[str, Any]):
     __hash__ = None  # type: ignore[assignment]
 
     def as_dict(self) -> dict[str, Any]:
-        found = dict(zip(NUMERIC_INPUTS, self.numbers, strict=True))
-        found.update(zip(CATEGORICAL_INPUTS, self.categories, strict=True))
-        return found
+        return dict(self.items())
 
     def __repr__(self) -> str:
         return f"Vector({self.as_dict()!r})"
 
 
 class _Items(ItemsView[str, Any]):
-    """(name, value) pairs straight from the lists (DictVectorizer reads every row's)."""
+    """(name, value) pairs straight from the Vector (DictVectorizer reads every row's)."""
 
     __slots__ = ("_vector",)
 
@@ -382,7 +397,8 @@ class _Items(ItemsView[str, Any]):
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         v = self._vector
         return itertools.chain(
-            zip(NUMERIC_INPUTS, v.numbers, strict=True),
+            zip(COUNTED_INPUTS, v.counts, strict=True),
+            zip(FIT_NUMBERS, v.fit, strict=True),
             zip(CATEGORICAL_INPUTS, v.categories, strict=True),
         )
 
@@ -396,13 +412,13 @@ def vector(state: FeatureState, traits: dict[str, Any], fit: FitInputs | None = 
     engagement with the workspace's half-life, see scorer.py.) `fit` is fit_vector(traits)
     when the caller has it already."""
     numbers, categories = fit if fit is not None else fit_vector(traits)
-    return Vector([*state.counted(), *numbers], categories)
+    return Vector(state.counted()[:], numbers, categories)
 
 
-def _count(state: FeatureState, today: int) -> list[int]:
+def _count(state: FeatureState, today: int) -> array[int]:
     """Windowed inputs of the days in the window ending on the ordinal day `today`, and
     total_events (every event counted in totals), in COUNTED_INPUTS order."""
-    counted = [0] * len(COUNTED_INPUTS)
+    counted = _ZERO_COUNTS[:]
     for day, counters in state.daily.items():
         age = today - _ordinal(day)
         if 0 <= age < KEEP_DAYS:
@@ -414,7 +430,7 @@ def _count(state: FeatureState, today: int) -> list[int]:
     return counted
 
 
-def _count_into(counted: list[int], counters: tuple[str, ...], age: int, n: int) -> None:
+def _count_into(counted: array[int], counters: tuple[str, ...], age: int, n: int) -> None:
     """Add n events of these counters, on a day `age` days before the last, to `_count`'s
     figures."""
     keys_of = _KEYS_BY_AGE[age] if 0 <= age < KEEP_DAYS else {}

@@ -30,7 +30,13 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from services.scoring.explain import group_of, words
-from services.scoring.features import CATEGORICAL_INPUTS, NUMERIC_INPUTS, Vector, is_fit
+from services.scoring.features import (
+    CATEGORICAL_INPUTS,
+    COUNTED_INPUTS,
+    FIT_NUMBERS,
+    Vector,
+    is_fit,
+)
 
 
 @dataclass
@@ -126,17 +132,22 @@ class _Prepared:
         return [*self.group_names, "inactivity"]
 
     @functools.cached_property
-    def _placement(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """Where Vector.numbers go: the columns of the NUMERIC_INPUTS the model knows, their
-        positions in the numbers (None: every input, in order) and the model's numeric
-        columns no input fills (0, as DictVectorizer gives for a name a row lacks). An input
-        the model does not know is left out."""
-        known = [i for i, name in enumerate(NUMERIC_INPUTS) if name in self.vocabulary]
-        columns = np.array([self.vocabulary[NUMERIC_INPUTS[i]] for i in known], dtype=np.intp)
-        filled = set(columns.tolist())
+    def _placement(self) -> tuple[_Part, _Part, np.ndarray]:
+        """Where a Vector's counts and fit numbers go, and the model's numeric columns no
+        input fills (0, as DictVectorizer gives for a name a row lacks)."""
+        counts, fit = self._part(COUNTED_INPUTS), self._part(FIT_NUMBERS)
+        filled = {*counts.columns.tolist(), *fit.columns.tolist()}
         unfilled = [j for j, name in enumerate(self.names) if "=" not in name and j not in filled]
-        positions = None if len(known) == len(NUMERIC_INPUTS) else np.array(known, dtype=np.intp)
-        return columns, positions, np.array(unfilled, dtype=np.intp)
+        return counts, fit, np.array(unfilled, dtype=np.intp)
+
+    def _part(self, inputs: tuple[str, ...]) -> _Part:
+        """The columns of these inputs that the model knows (an input it does not know is
+        left out) and their positions among the inputs (None: all of them, in order)."""
+        known = [i for i, name in enumerate(inputs) if name in self.vocabulary]
+        return _Part(
+            np.array([self.vocabulary[inputs[i]] for i in known], dtype=np.intp),
+            None if len(known) == len(inputs) else np.array(known, dtype=np.intp),
+        )
 
     @functools.cached_property
     def _onehot(self) -> list[_Categorical]:
@@ -176,18 +187,19 @@ class _Prepared:
 
     def matrix(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """What DictVectorizer.transform gives (unknown categories and inputs ignored).
-        Rows are features.Vector (any other mapping is made one first): their numbers are
-        read into one array and put in their columns, each categorical input's columns set
-        by comparing each row's value's position with theirs (no value the model knows:
-        all 0). Every column is written once."""
+        Rows are features.Vector (any other mapping is made one first): their counts and
+        fit numbers are read into an array each and put in their columns, each categorical
+        input's columns set by comparing each row's value's position with theirs (no value
+        the model knows: all 0). Every column is written once."""
         try:
-            numbers = _numbers(rows)
+            parts = _counts_and_fit(rows)
         except AttributeError:  # not all Vectors
             rows = [Vector.from_mapping(row) for row in rows]
-            numbers = _numbers(rows)
+            parts = _counts_and_fit(rows)
         x = np.empty((len(rows), len(self.names)))
-        columns, positions, unfilled = self._placement
-        x[:, columns] = numbers if positions is None else numbers[:, positions]
+        *placed, unfilled = self._placement
+        for (columns, positions), values in zip(placed, parts, strict=True):
+            x[:, columns] = values if positions is None else values[:, positions]
         if len(unfilled):
             x[:, unfilled] = 0.0
         if self._onehot:
@@ -205,18 +217,32 @@ class _Prepared:
         return x
 
 
-_NUMBERS = operator.attrgetter("numbers")
+class _Part(NamedTuple):
+    columns: np.ndarray  # the model's columns of the inputs it knows
+    positions: np.ndarray | None  # their positions among the inputs (None: all, in order)
+
+
+_COUNTS = operator.attrgetter("counts")
+_FIT = operator.attrgetter("fit")
 _CATEGORIES = operator.attrgetter("categories")
 
 
-def _numbers(rows: Sequence[Any]) -> np.ndarray:
-    """The rows' Vector.numbers as one float array (in C: no Python per input)."""
-    flat = np.fromiter(
-        itertools.chain.from_iterable(map(_NUMBERS, rows)),
-        dtype=float,
-        count=len(rows) * len(NUMERIC_INPUTS),
+def _counts_and_fit(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' Vector.counts (int64, joined in one copy) and Vector.fit (floats, read in
+    C), each as a rows x inputs array."""
+    n = len(rows)
+    try:
+        counts = np.frombuffer(b"".join(map(_COUNTS, rows)), dtype=np.int64)
+    except TypeError:  # counts that are not all integers, kept as a list (from_mapping)
+        counts = np.fromiter(
+            itertools.chain.from_iterable(map(_COUNTS, rows)),
+            dtype=float,
+            count=n * len(COUNTED_INPUTS),
+        )
+    fit = np.fromiter(
+        itertools.chain.from_iterable(map(_FIT, rows)), dtype=float, count=n * len(FIT_NUMBERS)
     )
-    return flat.reshape(len(rows), len(NUMERIC_INPUTS))
+    return counts.reshape(n, len(COUNTED_INPUTS)), fit.reshape(n, len(FIT_NUMBERS))
 
 
 class _Categorical(NamedTuple):

@@ -167,5 +167,23 @@ def test_a_vector_is_a_read_only_mapping_by_input_name() -> None:
     assert one.vocabulary_ == other.vocabulary_
     partial = Vector.from_mapping({"visits_7d": 2, "industry": 7, "other": 1})
     assert (partial["visits_7d"], partial["events_7d"], partial["industry"]) == (2, 0, "7")
+    assert partial.counts.typecode == "q"  # type: ignore[union-attr]
+    fractional = Vector.from_mapping({"visits_7d": 2.5, "seniority": 3})
+    assert (fractional["visits_7d"], fractional["seniority"], fractional["visits_30d"]) == (
+        2.5,
+        3,
+        0,
+    )
     assert partial["country"] is None
     assert "other" not in partial
+
+
+def test_a_vector_is_a_snapshot_of_the_state() -> None:
+    """`add` updates the state's counts in place: a Vector made before keeps its own."""
+    state = FeatureState()
+    state.add("page", {"properties": {"path": "/pricing"}}, ago(1))
+    before = vector(state, {})
+    state.add("page", {"properties": {"path": "/pricing"}}, ago(1))
+    assert (before["pricing_views_7d"], vector(state, {})["pricing_views_7d"]) == (1, 2)
+    assert before.counts.typecode == "q"  # type: ignore[union-attr]
+    assert before.numbers == [before[name] for name in NUMERIC_INPUTS]

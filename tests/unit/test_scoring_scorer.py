@@ -81,6 +81,7 @@ def test_the_matrix_is_what_the_pipelines_vectorizer_gives(rows: list[Vector]) -
         {k: v for k, v in rows[1].items() if k not in ("country", "visits_7d")},
         {"seniority": 3},
         {},
+        {**rows[2], "visits_7d": 2.5},  # counts that are not integers
     ]
     shuffled = [dict(random.Random(k).sample(list(r.items()), len(r))) for k, r in enumerate(rows)]
     reversed_first = [dict(reversed(list(rows[0].items()))), *rows[1:50]]

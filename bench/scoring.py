@@ -266,6 +266,7 @@ def inference(repeats: int, batch: int = 1000) -> tuple[Figure, dict[str, Any]]:
     """Per-event cost of scoring a batch, beside one single-row call of the same function."""
     bundle = default_bundle()
     sim = simulate(600, seed=5, end=datetime(2026, 6, 1, tzinfo=UTC))
+    # features.Vector, built by features.vector as live scoring builds each event's row
     rows = [r.features for r in training.examples(sim.messages)]
     rows = (rows * (batch // len(rows) + 1))[:batch]
     batched, single, sklearn = [], [], []

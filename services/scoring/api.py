@@ -139,7 +139,7 @@ async def _lead(request: Request, workspace: WorkspaceInfo, lead_id: str) -> Lea
     if found is None:
         raise HTTPException(404, f"no lead {lead_id} in this workspace")
     state = FeatureState.from_json(found.pop("features"))
-    return LeadOut(**found, features=vector(state, found["traits"]))
+    return LeadOut(**found, features=vector(state, found["traits"]).as_dict())
 
 
 @router.get(

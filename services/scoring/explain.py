@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import operator
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from services.scoring.features import WINDOWS
+from services.scoring.features import COUNTED_INPUTS, WINDOWS, Vector
 
 _WINDOWED = re.compile(r"^(?P<base>.+)_(?P<days>\d+)d$")
 # group -> (what one of it is, in words, as "did X n times")
@@ -54,13 +55,12 @@ def _times(n: int) -> str:
     return "once" if n == 1 else f"{n} times"
 
 
-def words(group: str, row: dict[str, Any]) -> str:
+def words(group: str, row: Mapping[str, Any]) -> str:
     """A factor described with this lead's numbers."""
     if group in COUNTED:
-        take = _TAKE_COUNTS[group]
-        try:
-            counts = take(row)  # (rows from features.vector have every input)
-        except KeyError:
+        if type(row) is Vector:  # (taken from its counts by position)
+            counts = _TAKE_COUNTS[group](row.counts)
+        else:
             counts = tuple(row.get(key, 0) for key, _ in _WINDOW_KEYS[group])
         return _counted(group, counts)
     # Other groups read their own input only (free_mail: has_email too): cached by those.
@@ -83,9 +83,10 @@ def _described_by(group: str, key: tuple[Any, Any]) -> str:
     return _described(group, row)
 
 
-# group -> the lead's windowed counts of it, shortest window first (taken in C)
+# group -> a Vector's windowed counts of it, shortest window first (taken in C)
 _TAKE_COUNTS = {
-    group: operator.itemgetter(*(key for key, _ in keys)) for group, keys in _WINDOW_KEYS.items()
+    group: operator.itemgetter(*(COUNTED_INPUTS.index(key) for key, _ in keys))
+    for group, keys in _WINDOW_KEYS.items()
 }
 
 
@@ -104,7 +105,7 @@ def _counted(group: str, values: tuple[Any, ...]) -> str:
     return text
 
 
-def _described(group: str, row: dict[str, Any]) -> str:
+def _described(group: str, row: Mapping[str, Any]) -> str:
     if group == "total_events":
         return f"{int(row.get('total_events', 0))} interactions in all"
     if group == "seniority":

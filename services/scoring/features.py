@@ -9,8 +9,11 @@ training row cut at a past date.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
+from array import array
+from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -136,10 +139,10 @@ class FeatureState:
     first_seen: str | None = None
     last_seen: str | None = None
 
-    # `vector`'s counts (windowed inputs and total_events) as of the ordinal day
+    # `vector`'s counts (COUNTED_INPUTS, by position, as int64) as of the ordinal day
     # `_counted_day`, kept up to date by `add` while the lead's last day stays the same: most
     # events fall on their lead's last day, so few need every day counted again.
-    _counted: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _counted: array[int] | None = field(default=None, repr=False, compare=False)
     _counted_day: int = field(default=0, repr=False, compare=False)
 
     def add(self, event_type: str, payload: dict[str, Any], at: datetime) -> None:
@@ -164,9 +167,9 @@ class FeatureState:
         if self._counted is not None:
             _count_into(self._counted, counters, self._counted_day - _ordinal(today), 1)
 
-    def counted(self) -> dict[str, int]:
-        """The windowed inputs and total_events as of the last activity (see `vector`);
-        the caller must not change it."""
+    def counted(self) -> array[int]:
+        """The windowed inputs and total_events (COUNTED_INPUTS, in that order) as of the
+        last activity (see `vector`); the caller must not change it."""
         if self.last_seen is None:
             return _count(self, date.today().toordinal())
         today = _ordinal(self.last_seen[:10])
@@ -245,16 +248,6 @@ def email_domain(traits: dict[str, Any]) -> str | None:
     return None
 
 
-# Inputs that describe who the person is; every other input is engagement (what they did).
-FIT_INPUTS = frozenset({"seniority", "log_company_size", "has_email", "free_mail"})
-FIT_CATEGORIES = ("industry", "country")
-
-
-def is_fit(name: str) -> bool:
-    """Is a model input (DictVectorizer name, e.g. 'industry=software') a fit input?"""
-    return name in FIT_INPUTS or name.split("=", 1)[0] in FIT_CATEGORIES
-
-
 @functools.lru_cache(maxsize=4096)
 def _ordinal(day: str) -> int:
     return date.fromisoformat(day).toordinal()
@@ -273,33 +266,159 @@ _INPUTS_OF: dict[str, tuple[str, ...]] = {
     "type:email.clicked": ("email_clicks",),
     "page:careers": ("careers_views",),
 }
-_ZERO = {f"{name}_{w}d": 0 for w in WINDOWS for name in dict.fromkeys(sum(_INPUTS_OF.values(), ()))}
-# For a day `age` days before the last activity: counter -> every windowed input it counts in
-_KEYS_BY_AGE: list[dict[str, tuple[str, ...]]] = [
+
+# The model's inputs, in the order a Vector holds them. Numbers: the windowed counts
+# (shortest window first), total_events, then who the person is; categorical strings last.
+WINDOWED_INPUTS = tuple(
+    f"{name}_{w}d" for w in WINDOWS for name in dict.fromkeys(sum(_INPUTS_OF.values(), ()))
+)
+COUNTED_INPUTS = (*WINDOWED_INPUTS, "total_events")  # FeatureState.counted(), in this order
+FIT_NUMBERS = ("seniority", "log_company_size", "has_email", "free_mail")  # fit_vector's
+NUMERIC_INPUTS = (*COUNTED_INPUTS, *FIT_NUMBERS)
+CATEGORICAL_INPUTS = ("industry", "country")
+
+# Inputs that describe who the person is; every other input is engagement (what they did).
+FIT_INPUTS = frozenset(FIT_NUMBERS)
+FIT_CATEGORIES = CATEGORICAL_INPUTS
+
+
+def is_fit(name: str) -> bool:
+    """Is a model input (DictVectorizer name, e.g. 'industry=software') a fit input?"""
+    return name in FIT_INPUTS or name.split("=", 1)[0] in FIT_CATEGORIES
+
+
+_TOTAL_EVENTS = COUNTED_INPUTS.index("total_events")
+# For a day `age` days before the last activity: counter -> the positions (in
+# COUNTED_INPUTS) of every windowed input it counts in
+_KEYS_BY_AGE: list[dict[str, tuple[int, ...]]] = [
     {
-        counter: tuple(f"{name}_{w}d" for w in WINDOWS if age < w for name in names)
+        counter: tuple(
+            WINDOWED_INPUTS.index(f"{name}_{w}d") for w in WINDOWS if age < w for name in names
+        )
         for counter, names in _INPUTS_OF.items()
     }
     for age in range(max(WINDOWS))
 ]
+_COUNTED = len(COUNTED_INPUTS)
+_ZERO_COUNTS = array("q", bytes(8 * _COUNTED))
+# input name -> where a Vector holds it: counts i (0 <= i < _COUNTED), fit numbers
+# _COUNTED + j, categories ~k (< 0)
+_AT: dict[str, int] = {
+    **{name: i for i, name in enumerate(NUMERIC_INPUTS)},
+    **{name: ~k for k, name in enumerate(CATEGORICAL_INPUTS)},
+}
+_NAMES = (*NUMERIC_INPUTS, *CATEGORICAL_INPUTS)
 
 
-def vector(
-    state: FeatureState, traits: dict[str, Any], fit: dict[str, Any] | None = None
-) -> dict[str, Any]:
+class Vector(Mapping[str, Any]):
+    """A lead's model input, in fixed order, so the scorer reads whole rows instead of
+    looking names up (docs/decisions/0043): `counts` (COUNTED_INPUTS, int64 in an array:
+    the scorer takes a batch's in one copy), `fit` (FIT_NUMBERS) and `categories`
+    (CATEGORICAL_INPUTS). It is also a read-only mapping by input name (what sklearn's
+    DictVectorizer, explanations and the API read), equal to the dict of the same items."""
+
+    __slots__ = ("categories", "counts", "fit")
+
+    def __init__(
+        self, counts: array[int] | list[Any], fit: tuple[Any, ...], categories: tuple[Any, ...]
+    ) -> None:
+        self.counts = counts
+        self.fit = fit
+        self.categories = categories
+
+    @property
+    def numbers(self) -> list[Any]:
+        """The numeric inputs, in NUMERIC_INPUTS order."""
+        return [*self.counts, *self.fit]
+
+    @classmethod
+    def from_mapping(cls, row: Mapping[str, Any]) -> Vector:
+        """A Vector of any mapping by input name (a Vector: itself). A number it lacks is 0
+        (as DictVectorizer reads it); a category it lacks is None (no value: no column),
+        one that is not text is taken as its text; names that are not inputs are dropped.
+        Counts that are not all integers stay a list (read one by one by the scorer)."""
+        if isinstance(row, Vector):
+            return row
+        values = [row.get(name, 0) for name in COUNTED_INPUTS]
+        try:
+            counts: array[int] | list[Any] = array("q", values)
+        except (TypeError, OverflowError):
+            counts = values
+        categories = []
+        for name in CATEGORICAL_INPUTS:
+            value = row.get(name)
+            categories.append(value if value is None or isinstance(value, str) else str(value))
+        return cls(counts, tuple(row.get(name, 0) for name in FIT_NUMBERS), tuple(categories))
+
+    def __getitem__(self, name: str) -> Any:
+        i = _AT[name]
+        if i < _COUNTED:
+            return self.counts[i] if i >= 0 else self.categories[~i]
+        return self.fit[i - _COUNTED]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in _AT else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in _AT
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_NAMES)
+
+    def __len__(self) -> int:
+        return len(_NAMES)
+
+    def items(self) -> ItemsView[str, Any]:
+        return _Items(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Vector):
+            return self.numbers == other.numbers and self.categories == other.categories
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.items())
+
+    def __repr__(self) -> str:
+        return f"Vector({self.as_dict()!r})"
+
+
+class _Items(ItemsView[str, Any]):
+    """(name, value) pairs straight from the Vector (DictVectorizer reads every row's)."""
+
+    __slots__ = ("_vector",)
+
+    def __init__(self, vector: Vector) -> None:
+        super().__init__(vector)
+        self._vector = vector
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        v = self._vector
+        return itertools.chain(
+            zip(COUNTED_INPUTS, v.counts, strict=True),
+            zip(FIT_NUMBERS, v.fit, strict=True),
+            zip(CATEGORICAL_INPUTS, v.categories, strict=True),
+        )
+
+
+FitInputs = tuple[tuple[Any, ...], tuple[str, ...]]  # fit_vector: FIT_NUMBERS, categories
+
+
+def vector(state: FeatureState, traits: dict[str, Any], fit: FitInputs | None = None) -> Vector:
     """The model's input for a lead, as of its last activity: numbers, plus a few
     categorical strings. (How long it has been idle since is not an input: the scorer fades
     engagement with the workspace's half-life, see scorer.py.) `fit` is fit_vector(traits)
     when the caller has it already."""
-    features: dict[str, Any] = dict(state.counted())
-    features.update(fit if fit is not None else fit_vector(traits))
-    return features
+    numbers, categories = fit if fit is not None else fit_vector(traits)
+    return Vector(state.counted()[:], numbers, categories)
 
 
-def _count(state: FeatureState, today: int) -> dict[str, int]:
+def _count(state: FeatureState, today: int) -> array[int]:
     """Windowed inputs of the days in the window ending on the ordinal day `today`, and
-    total_events (every event counted in totals)."""
-    counted = dict(_ZERO)
+    total_events (every event counted in totals), in COUNTED_INPUTS order."""
+    counted = _ZERO_COUNTS[:]
     for day, counters in state.daily.items():
         age = today - _ordinal(day)
         if 0 <= age < KEEP_DAYS:
@@ -307,11 +426,11 @@ def _count(state: FeatureState, today: int) -> dict[str, int]:
             for name, n in counters.items():
                 for key in keys_of.get(name, ()):
                     counted[key] += n
-    counted["total_events"] = sum(v for k, v in state.totals.items() if k.startswith("type:"))
+    counted[_TOTAL_EVENTS] = sum(v for k, v in state.totals.items() if k.startswith("type:"))
     return counted
 
 
-def _count_into(counted: dict[str, int], counters: tuple[str, ...], age: int, n: int) -> None:
+def _count_into(counted: array[int], counters: tuple[str, ...], age: int, n: int) -> None:
     """Add n events of these counters, on a day `age` days before the last, to `_count`'s
     figures."""
     keys_of = _KEYS_BY_AGE[age] if 0 <= age < KEEP_DAYS else {}
@@ -319,20 +438,22 @@ def _count_into(counted: dict[str, int], counters: tuple[str, ...], age: int, n:
         for key in keys_of.get(counter, ()):
             counted[key] += n
         if counter.startswith("type:"):
-            counted["total_events"] += n
+            counted[_TOTAL_EVENTS] += n
 
 
-def fit_vector(traits: dict[str, Any]) -> dict[str, Any]:
-    """The inputs that describe who the person is (see FIT_INPUTS)."""
+def fit_vector(traits: dict[str, Any]) -> FitInputs:
+    """The inputs that describe who the person is: FIT_NUMBERS and CATEGORICAL_INPUTS, in
+    those orders."""
     domain = email_domain(traits)
     size = company_size(traits)
     industry = traits.get("industry") or _nested(traits, "company").get("industry")
     country = traits.get("country") or _nested(traits, "address").get("country")
-    return {
-        "seniority": seniority(traits.get("title")),
-        "log_company_size": math.log10(size) if size else 0.0,
-        "has_email": int(domain is not None),
-        "free_mail": int(domain in FREE_MAIL) if domain else 0,
-        "industry": str(industry or "unknown").lower(),
-        "country": str(country or "unknown").upper(),
-    }
+    return (
+        (
+            seniority(traits.get("title")),
+            math.log10(size) if size else 0.0,
+            int(domain is not None),
+            int(domain in FREE_MAIL) if domain else 0,
+        ),
+        (str(industry or "unknown").lower(), str(country or "unknown").upper()),
+    )

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import erasure, lifecycle, publishing, rules, store
 from services.scoring.config import ScoringConfig
-from services.scoring.features import vector
+from services.scoring.features import Vector, vector
 from services.scoring.identity import Identifier, identifiers_of
 from services.scoring.lead_cache import LeadCache
 from services.scoring.live_models import LiveModels
@@ -54,7 +54,7 @@ class Step:
 
     record: LeadRecord
     envelope: Envelope
-    vector: dict[str, Any]
+    vector: Vector
     identified: bool
     folded: list[LeadRecord]
     row: int = -1

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.scoring.features import FeatureState, fit_vector
+from services.scoring.features import FeatureState, FitInputs, fit_vector
 from services.scoring.identity import Conflict, Identifier, resolve
 
 # A lead's id comes from the event that created it, so a replay gives the same ids.
@@ -48,12 +48,12 @@ class LeadRecord:
     rule_scores: dict[str, float] = field(default_factory=dict)
     is_new: bool = False
     changed: bool = False
-    fit_cache: tuple[dict[str, Any], dict[str, Any]] | None = None  # (traits, fit_vector)
+    fit_cache: tuple[dict[str, Any], FitInputs] | None = None  # (traits, fit_vector)
     user_ids: list[str] = field(default_factory=list)  # known userIds (set by the Directory)
     anonymous_ids: list[str] = field(default_factory=list)  # known anonymousIds (likewise)
     user_ids_known: bool = False  # user_ids worked out (a lead loaded from the database: not yet)
 
-    def fit_inputs(self) -> dict[str, Any]:
+    def fit_inputs(self) -> FitInputs:
         """features.fit_vector of the current traits, worked out once per traits change."""
         if self.fit_cache is None or self.fit_cache[0] is not self.traits:
             self.fit_cache = (self.traits, fit_vector(self.traits))

@@ -21,7 +21,7 @@ import functools
 import io
 import itertools
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -30,7 +30,13 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from services.scoring.explain import group_of, words
-from services.scoring.features import is_fit
+from services.scoring.features import (
+    CATEGORICAL_INPUTS,
+    COUNTED_INPUTS,
+    FIT_NUMBERS,
+    Vector,
+    is_fit,
+)
 
 
 @dataclass
@@ -126,9 +132,22 @@ class _Prepared:
         return [*self.group_names, "inactivity"]
 
     @functools.cached_property
-    def _numeric(self) -> list[str]:
-        """The numeric inputs (the others are categorical values, "name=value")."""
-        return [n for n in self.names if "=" not in n]
+    def _placement(self) -> tuple[_Part, _Part, np.ndarray]:
+        """Where a Vector's counts and fit numbers go, and the model's numeric columns no
+        input fills (0, as DictVectorizer gives for a name a row lacks)."""
+        counts, fit = self._part(COUNTED_INPUTS), self._part(FIT_NUMBERS)
+        filled = {*counts.columns.tolist(), *fit.columns.tolist()}
+        unfilled = [j for j, name in enumerate(self.names) if "=" not in name and j not in filled]
+        return counts, fit, np.array(unfilled, dtype=np.intp)
+
+    def _part(self, inputs: tuple[str, ...]) -> _Part:
+        """The columns of these inputs that the model knows (an input it does not know is
+        left out) and their positions among the inputs (None: all of them, in order)."""
+        known = [i for i, name in enumerate(inputs) if name in self.vocabulary]
+        return _Part(
+            np.array([self.vocabulary[inputs[i]] for i in known], dtype=np.intp),
+            None if len(known) == len(inputs) else np.array(known, dtype=np.intp),
+        )
 
     @functools.cached_property
     def _onehot(self) -> list[_Categorical]:
@@ -142,37 +161,21 @@ class _Prepared:
         for name, columns in column_of.items():
             ordered = sorted(columns.values())
             position = {value: ordered.index(column) for value, column in columns.items()}
-            found.append(_Categorical(name, position, _columns(ordered), np.arange(len(ordered))))
-        return found
-
-    @functools.cached_property
-    def _orders(self) -> dict[tuple[Any, ...], tuple[list[str], np.ndarray]]:
-        return {}
-
-    def _numeric_order(self, rows: Sequence[dict[str, Any]]) -> tuple[list[str], np.ndarray]:
-        """The numeric inputs in the order the first row holds them (those it lacks last),
-        and their columns. Looking a dict's keys up in the order they were put in reads its
-        memory in order: 10-20% faster than in column order on a large batch, most when
-        the rows are out of the CPU caches (docs/decisions/0041). Any order gives the same
-        numbers."""
-        if not rows:
-            return self._numeric, np.array([self.vocabulary[n] for n in self._numeric])
-        keys = tuple(rows[0])
-        found = self._orders.get(keys)
-        if found is None:
-            numeric = set(self._numeric)
-            order = [k for k in keys if k in numeric]
-            order += [n for n in self._numeric if n not in rows[0]]
-            found = (order, np.array([self.vocabulary[n] for n in order]))
-            if len(self._orders) < 16:  # (rows of a few shapes at most)
-                self._orders[keys] = found
+            found.append(
+                _Categorical(
+                    CATEGORICAL_INPUTS.index(name) if name in CATEGORICAL_INPUTS else None,
+                    position,
+                    _columns(ordered),
+                    np.arange(len(ordered)),
+                )
+            )
         return found
 
     @functools.cached_property
     def engagement_mask(self) -> np.ndarray:
         return ~self.fit_mask
 
-    def contributions(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
+    def contributions(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Each input's contribution to the log-odds, per row: (x - mean) / scale * coef,
         worked out in place in the batch matrix (the same operations in the same order as
         the pipeline's steps, without temporaries)."""
@@ -182,23 +185,68 @@ class _Prepared:
         x *= self.coef
         return x
 
-    def matrix(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
-        """What DictVectorizer.transform gives (unknown categories and inputs ignored):
-        numeric inputs taken in one order and put in their columns, each categorical
+    def matrix(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """What DictVectorizer.transform gives (unknown categories and inputs ignored).
+        Rows are features.Vector (any other mapping is made one first): their counts and
+        fit numbers are read into an array each and put in their columns, each categorical
         input's columns set by comparing each row's value's position with theirs (no value
         the model knows: all 0). Every column is written once."""
+        try:
+            parts = _counts_and_fit(rows)
+        except AttributeError:  # not all Vectors
+            rows = [Vector.from_mapping(row) for row in rows]
+            parts = _counts_and_fit(rows)
         x = np.empty((len(rows), len(self.names)))
-        numeric, columns = self._numeric_order(rows)
-        x[:, columns] = _numbers(rows, numeric)
-        for categorical, found in zip(
-            self._onehot, _one_hot_positions(rows, self._onehot), strict=True
-        ):
-            x[:, categorical.columns] = found[:, None] == categorical.positions
+        *placed, unfilled = self._placement
+        for (columns, positions), values in zip(placed, parts, strict=True):
+            x[:, columns] = values if positions is None else values[:, positions]
+        if len(unfilled):
+            x[:, unfilled] = 0.0
+        if self._onehot:
+            by_input = list(zip(*map(_CATEGORIES, rows), strict=True)) if rows else None
+            for at, position, where, positions_ in self._onehot:
+                if at is None or by_input is None:  # not an input a Vector has
+                    x[:, where] = 0.0
+                    continue
+                found = np.fromiter(
+                    map(position.get, by_input[at], itertools.repeat(-1)),
+                    dtype=np.intp,
+                    count=len(rows),
+                )
+                x[:, where] = found[:, None] == positions_
         return x
 
 
+class _Part(NamedTuple):
+    columns: np.ndarray  # the model's columns of the inputs it knows
+    positions: np.ndarray | None  # their positions among the inputs (None: all, in order)
+
+
+_COUNTS = operator.attrgetter("counts")
+_FIT = operator.attrgetter("fit")
+_CATEGORIES = operator.attrgetter("categories")
+
+
+def _counts_and_fit(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' Vector.counts (int64, joined in one copy) and Vector.fit (floats, read in
+    C), each as a rows x inputs array."""
+    n = len(rows)
+    try:
+        counts = np.frombuffer(b"".join(map(_COUNTS, rows)), dtype=np.int64)
+    except TypeError:  # counts that are not all integers, kept as a list (from_mapping)
+        counts = np.fromiter(
+            itertools.chain.from_iterable(map(_COUNTS, rows)),
+            dtype=float,
+            count=n * len(COUNTED_INPUTS),
+        )
+    fit = np.fromiter(
+        itertools.chain.from_iterable(map(_FIT, rows)), dtype=float, count=n * len(FIT_NUMBERS)
+    )
+    return counts.reshape(n, len(COUNTED_INPUTS)), fit.reshape(n, len(FIT_NUMBERS))
+
+
 class _Categorical(NamedTuple):
-    name: str
+    at: int | None  # its position in Vector.categories (None: not an input Vectors have)
     position: dict[str, int]  # value -> its position among the input's columns
     columns: slice | np.ndarray  # (a slice: adjacent, as DictVectorizer's sorted names are)
     positions: np.ndarray  # 0 .. len(columns) - 1
@@ -209,52 +257,6 @@ def _columns(columns: list[int]) -> slice | np.ndarray:
     if columns == list(range(columns[0], columns[0] + len(columns))):
         return slice(columns[0], columns[0] + len(columns))
     return np.array(columns)
-
-
-def _one_hot_positions(
-    rows: Sequence[dict[str, Any]], onehot: list[_Categorical]
-) -> Iterator[np.ndarray]:
-    """Per categorical input, each row's value's position among its columns (-1: a value
-    the model does not know), looked up in C; a value that is not text is looked up as
-    its text."""
-    for name, position, _, _ in onehot:
-        try:
-            values = list(map(operator.itemgetter(name), rows))
-        except KeyError:
-            values = [row.get(name) for row in rows]
-        try:
-            found = np.fromiter(
-                map(position.get, values, itertools.repeat(-1)), dtype=np.intp, count=len(values)
-            )
-        except TypeError:  # an unhashable value (a list, say)
-            values = [v if isinstance(v, str) else str(v) for v in values]
-            found = np.fromiter(map(position.get, values, itertools.repeat(-1)), dtype=np.intp)
-        unknown = found < 0
-        if unknown.any():
-            for i in unknown.nonzero()[0].tolist():
-                if not isinstance(values[i], str):
-                    found[i] = position.get(str(values[i]), -1)
-        yield found
-
-
-def _numbers(rows: Sequence[dict[str, Any]], names: list[str]) -> np.ndarray:
-    """rows x names, as floats; an input a row lacks is 0."""
-    if len(names) < 2:  # itemgetter of one name gives a value, not a tuple
-        return np.array([[row.get(n, 0) for n in names] for row in rows], dtype=float).reshape(
-            len(rows), len(names)
-        )
-    try:
-        # Rows from features.vector have every input: taken in C, no Python per input.
-        flat = np.fromiter(
-            itertools.chain.from_iterable(map(operator.itemgetter(*names), rows)),
-            dtype=float,
-            count=len(rows) * len(names),
-        )
-        return flat.reshape(len(rows), len(names))
-    except KeyError:
-        return np.array([[row.get(n, 0) for n in names] for row in rows], dtype=float).reshape(
-            len(rows), len(names)
-        )
 
 
 TOP_FACTORS = 6  # the factors a score lists
@@ -297,11 +299,12 @@ class Scores:
 
 def score_many(
     bundle: ModelBundle,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     idle_days: Sequence[float] | None = None,
     half_life_days: float = 30.0,
 ) -> Scores:
-    """Score many leads' feature vectors in one pass; `idle_days` (per row, default 0) is
+    """Score many leads' feature vectors (features.Vector; other mappings are made
+    Vectors first) in one pass; `idle_days` (per row, default 0) is
     how long each lead has been inactive since the activity its vector is as of."""
     prepared = bundle.prepared
     contributions = prepared.contributions(rows)
@@ -338,7 +341,7 @@ def _to_100(values: np.ndarray, spread: tuple[float, float]) -> np.ndarray:
     return np.asarray(np.clip(np.rint(scaled), 0, 100))
 
 
-def spread(bundle: ModelBundle, rows: Sequence[dict[str, Any]]) -> None:
+def spread(bundle: ModelBundle, rows: Sequence[Mapping[str, Any]]) -> None:
     """Set the 0-100 scale of the fit and engagement parts from the training people:
     their 2nd and 98th percentiles map to 0 and 100."""
     prepared = bundle.prepared
@@ -353,7 +356,7 @@ def spread(bundle: ModelBundle, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def factors(
-    bundle: ModelBundle, scores: Scores, i: int, row: dict[str, Any], top: int = TOP_FACTORS
+    bundle: ModelBundle, scores: Scores, i: int, row: Mapping[str, Any], top: int = TOP_FACTORS
 ) -> list[Factor]:
     """Row i's factors that moved its score most, largest effect first.
 

@@ -22,7 +22,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from services.scoring.features import FeatureState, vector
+from services.scoring.features import FeatureState, Vector, vector
 from services.scoring.scorer import ModelBundle, spread
 from services.scoring.segment_time import parse
 
@@ -33,7 +33,7 @@ CONVERSION_EVENT = "Deal Won"
 class Example:
     key: str
     first_seen: datetime
-    features: dict[str, Any]
+    features: Vector
     label: int
     p_true: float | None = None
 
@@ -119,8 +119,9 @@ def _rows(
 
 
 def new_pipeline() -> Pipeline:
-    """Dicts in (categorical strings one-hot), standardised, logistic regression out: its
-    coefficients on standardised inputs are the per-factor explanations."""
+    """Mappings by input name in (features.Vector; categorical strings one-hot),
+    standardised, logistic regression out: its coefficients on standardised inputs are the
+    per-factor explanations."""
     return Pipeline(
         [
             ("vectorize", DictVectorizer(sparse=False)),

@@ -2,7 +2,19 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
-from services.scoring.features import FeatureState, counters_of, page_category, seniority, vector
+import pytest
+from sklearn.feature_extraction import DictVectorizer
+
+from services.scoring.features import (
+    CATEGORICAL_INPUTS,
+    NUMERIC_INPUTS,
+    FeatureState,
+    Vector,
+    counters_of,
+    page_category,
+    seniority,
+    vector,
+)
 
 NOW = datetime(2026, 6, 30, 12, tzinfo=UTC)
 
@@ -120,3 +132,58 @@ def test_counts_kept_up_to_date_by_add_equal_a_full_recount() -> None:
                 other = FeatureState()
             again = FeatureState.from_json(json.loads(json.dumps(state.as_json())))
             assert vector(state, {}) == vector(again, {})
+
+
+def test_a_vector_is_a_read_only_mapping_by_input_name() -> None:
+    """The scorer reads a Vector's lists; everything else reads it as the dict of its inputs
+    (DictVectorizer sees the same items, so trains the same model)."""
+    state = FeatureState()
+    state.add("page", {"properties": {"path": "/pricing"}}, ago(2))
+    state.add("track", {"event": "Demo Requested"}, ago(1))
+    traits = {"title": "CTO", "email": "a@b.example", "industry": "Retail", "employees": 40}
+    v = vector(state, traits)
+    assert list(v) == [*NUMERIC_INPUTS, *CATEGORICAL_INPUTS] == list(v.as_dict())
+    assert len(v) == len(NUMERIC_INPUTS) + len(CATEGORICAL_INPUTS)
+    assert list(v.items()) == list(v.as_dict().items())
+    assert v == v.as_dict()
+    assert v.as_dict() == v
+    assert v == Vector.from_mapping(v.as_dict())
+    assert v != {**v.as_dict(), "visits_7d": 5}
+    assert v != {}
+    assert v != [1]
+    assert (v["pricing_views_7d"], v["high_intent_7d"], v["seniority"]) == (1, 2, 5)
+    assert (v["industry"], v["country"], v.get("nothing", "-"), "nothing" in v) == (
+        "retail",
+        "UNKNOWN",
+        "-",
+        False,
+    )
+    with pytest.raises(KeyError):
+        v["nothing"]
+    assert {**v} == v.as_dict()
+    rows = [v, vector(FeatureState(), {"country": "fr"})]
+    one, other = DictVectorizer(sparse=False), DictVectorizer(sparse=False)
+    assert (one.fit_transform(rows) == other.fit_transform([r.as_dict() for r in rows])).all()
+    assert one.vocabulary_ == other.vocabulary_
+    partial = Vector.from_mapping({"visits_7d": 2, "industry": 7, "other": 1})
+    assert (partial["visits_7d"], partial["events_7d"], partial["industry"]) == (2, 0, "7")
+    assert partial.counts.typecode == "q"  # type: ignore[union-attr]
+    fractional = Vector.from_mapping({"visits_7d": 2.5, "seniority": 3})
+    assert (fractional["visits_7d"], fractional["seniority"], fractional["visits_30d"]) == (
+        2.5,
+        3,
+        0,
+    )
+    assert partial["country"] is None
+    assert "other" not in partial
+
+
+def test_a_vector_is_a_snapshot_of_the_state() -> None:
+    """`add` updates the state's counts in place: a Vector made before keeps its own."""
+    state = FeatureState()
+    state.add("page", {"properties": {"path": "/pricing"}}, ago(1))
+    before = vector(state, {})
+    state.add("page", {"properties": {"path": "/pricing"}}, ago(1))
+    assert (before["pricing_views_7d"], vector(state, {})["pricing_views_7d"]) == (1, 2)
+    assert before.counts.typecode == "q"  # type: ignore[union-attr]
+    assert before.numbers == [before[name] for name in NUMERIC_INPUTS]

@@ -7,29 +7,38 @@ import pytest
 
 from services.scoring import publishing, training
 from services.scoring.explain import group_of, words
+from services.scoring.features import Vector
 from services.scoring.live_models import default_bundle
 from services.scoring.scorer import ModelBundle, factors, score_many
 from services.scoring.simulate import simulate
 
 
 @pytest.fixture(scope="module")
-def rows() -> list[dict[str, object]]:
+def rows() -> list[Vector]:
     sim = simulate(400, seed=3, end=datetime(2026, 6, 1, tzinfo=UTC))
     return [r.features for r in training.examples(sim.messages)]
 
 
-def test_batch_scores_equal_the_pipeline_and_single_rows(rows: list[dict[str, object]]) -> None:
+def test_batch_scores_equal_the_pipeline_and_single_rows(rows: list[Vector]) -> None:
     bundle = default_bundle()
     batch = score_many(bundle, rows)
     expected = bundle.pipeline.predict_proba(rows)[:, 1]
     assert np.allclose(batch.probability, expected)
+    # Each input's contribution: bit for bit the pipeline's own steps on the same Vectors,
+    # and on the same rows as plain dicts.
+    steps = bundle.pipeline.named_steps
+    for batch_rows in (rows, [r.as_dict() for r in rows]):
+        scaled = steps["scale"].transform(steps["vectorize"].transform(batch_rows))
+        assert np.array_equal(
+            score_many(bundle, batch_rows).contributions, scaled * steps["model"].coef_[0]
+        )
     single = [score_many(bundle, [r]).probability[0] for r in rows[:20]]
     assert np.allclose(single, batch.probability[:20])
     assert ((batch.score >= 0) & (batch.score <= 100)).all()
     assert ((batch.fit >= 0) & (batch.fit <= 100)).all()
 
 
-def test_the_bundle_survives_the_registry_round_trip(rows: list[dict[str, object]]) -> None:
+def test_the_bundle_survives_the_registry_round_trip(rows: list[Vector]) -> None:
     bundle = default_bundle()
     again = ModelBundle.from_bytes(bundle.to_bytes(), "m-copy")
     assert again.version == "m-copy"
@@ -37,7 +46,7 @@ def test_the_bundle_survives_the_registry_round_trip(rows: list[dict[str, object
 
 
 def test_idle_leads_fade_towards_doing_nothing_but_keep_their_fit(
-    rows: list[dict[str, object]],
+    rows: list[Vector],
 ) -> None:
     bundle = default_bundle()
     keen = max(rows, key=lambda r: r["high_intent_90d"])  # type: ignore[arg-type,return-value]
@@ -62,21 +71,25 @@ def test_factors_are_grouped_and_worded() -> None:
     assert words("seniority", {"seniority": 4}) == "job title: vice president"
 
 
-def test_the_matrix_is_what_the_pipelines_vectorizer_gives(rows: list[dict[str, object]]) -> None:
-    """The batch matrix (inputs taken in C) against DictVectorizer, on the simulated rows and
-    on rows with unknown categories and inputs missing."""
+def test_the_matrix_is_what_the_pipelines_vectorizer_gives(rows: list[Vector]) -> None:
+    """The batch matrix (Vectors' numbers taken in C) against DictVectorizer, on the
+    simulated rows and on plain dicts (made Vectors first): in any key order, with unknown
+    categories and inputs missing, mixed with Vectors."""
     bundle = default_bundle()
     odd: list[dict[str, object]] = [
         {**rows[0], "industry": "no such industry"},
         {k: v for k, v in rows[1].items() if k not in ("country", "visits_7d")},
         {"seniority": 3},
         {},
+        {**rows[2], "visits_7d": 2.5},  # counts that are not integers
     ]
-    # Inputs are read in the first row's key order: rows in other orders, or lacking some.
     shuffled = [dict(random.Random(k).sample(list(r.items()), len(r))) for k, r in enumerate(rows)]
     reversed_first = [dict(reversed(list(rows[0].items()))), *rows[1:50]]
     lacking_first = [{"visits_7d": 2, "seniority": 1}, *rows[:50], {}]
-    for batch in (rows, odd, odd[:1], shuffled, reversed_first, lacking_first, odd[::-1]):
+    mixed = [*rows[:20], *odd, *rows[20:40]]
+    assert bundle.prepared.matrix([]).shape == (0, len(bundle.prepared.names))
+    batches = (rows, odd, odd[:1], shuffled, reversed_first, lacking_first, odd[::-1], mixed)
+    for batch in batches:
         expected = bundle.pipeline.named_steps["vectorize"].transform(batch)
         expected = expected.toarray() if hasattr(expected, "toarray") else expected
         assert np.array_equal(bundle.prepared.matrix(batch), expected)
@@ -85,8 +98,33 @@ def test_the_matrix_is_what_the_pipelines_vectorizer_gives(rows: list[dict[str, 
         assert [s.contributions[0].tolist() for s in again] == scores.contributions[:5].tolist()
 
 
+def test_a_model_with_other_inputs_than_vectors_have(rows: list[Vector]) -> None:
+    """A model trained without some of a Vector's inputs (ignored) and with inputs Vectors
+    lack (0, as DictVectorizer reads a missing name): the matrix is still DictVectorizer's."""
+    dropped = {"careers_views_7d", "total_events", "country"}
+    train = [
+        {
+            **{k: v for k, v in r.items() if k not in dropped},
+            "mystery": float(i % 3),
+            "plan": "pro" if i % 2 else "free",
+        }
+        for i, r in enumerate(rows)
+    ]
+    pipeline = training.new_pipeline().fit(train, [i % 2 for i in range(len(train))])
+    bundle = ModelBundle("m-other", pipeline)
+    vectorize = pipeline.named_steps["vectorize"]
+    for batch in (rows, train[:30], [*rows[:10], *train[:10]]):
+        assert np.array_equal(
+            bundle.prepared.matrix(batch),
+            vectorize.transform([Vector.from_mapping(r) for r in batch]),
+        )
+    assert np.array_equal(bundle.prepared.matrix(rows), vectorize.transform(rows))
+    expected = pipeline.predict_proba(rows)[:, 1]
+    assert np.allclose(score_many(bundle, rows).probability, expected)
+
+
 def test_categorical_values_that_are_not_text_are_looked_up_as_their_text(
-    rows: list[dict[str, object]],
+    rows: list[Vector],
 ) -> None:
     bundle = default_bundle()
     text = [{**rows[0], "industry": "7"}, {**rows[1], "country": "None"}, rows[2]]
@@ -109,11 +147,15 @@ def test_event_ids_are_uuid5_of_their_parts() -> None:
         assert publishing.event_id(*parts) == expected
 
 
-def test_cached_words_are_the_words_of_the_row(rows: list[dict[str, object]]) -> None:
-    """words() caches by the inputs a group reads: the same text as reading the row."""
-    from services.scoring.explain import _described
+def test_cached_words_are_the_words_of_the_row(rows: list[Vector]) -> None:
+    """words() caches by the inputs a group reads: the same text as reading the row, a
+    Vector or its dict."""
+    from services.scoring.explain import COUNTED, _described
 
     odd = [{}, {"has_email": 1}, {"free_mail": 1}, {"log_company_size": 2.0}, {"industry": "X"}]
+    for vector in rows:
+        for group in COUNTED:
+            assert words(group, vector) == words(group, vector.as_dict())
     for row in [*rows, *odd]:
         for group in ("total_events", "seniority", "log_company_size", "has_email", "free_mail"):
             assert words(group, row) == _described(group, row)

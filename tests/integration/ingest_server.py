@@ -44,9 +44,12 @@ class IngestServer:
             [sys.executable, "-m", "services.cli", *args],
             cwd=ROOT,
             env=self.env,
-            check=True,
             capture_output=True,
             text=True,
+        )
+        # (What the command said on stderr is the first thing to read when it fails.)
+        assert out.returncode == 0, (
+            f"leadflow {' '.join(args)}: exit {out.returncode}\n{out.stderr}"
         )
         return out.stdout
 

@@ -52,8 +52,8 @@ _RECORD_COLUMNS = (
 )
 
 
-def _record(row: Any) -> LeadRecord:
-    m = row
+def _record(m: Any) -> LeadRecord:
+    """A lead record of a driver row of `leads`."""
     return LeadRecord(
         id=m["id"],
         workspace_id=m["workspace_id"],
@@ -79,7 +79,7 @@ async def load_records(
     sql = _Loads.of(await schema_of(session, leads))
     wanted, found = set(lead_ids), {}
     while wanted:
-        ordered = _json_text(sorted(wanted))
+        ordered = _json(sorted(wanted))
         if cache is None:
             for row in await raw.fetch(sql.leads_locked, ordered):
                 found[row["id"]] = _record(row)
@@ -94,7 +94,7 @@ async def load_records(
                 else:
                     found[lead_id] = record
             if missing:  # (already locked above)
-                for row in await raw.fetch(sql.leads, _json_text(missing)):
+                for row in await raw.fetch(sql.leads, _json(missing)):
                     found[row["id"]] = _record(row)
         wanted = {r.merged_into for r in found.values() if r.merged_into} - set(found)
     return list(found.values())
@@ -121,28 +121,22 @@ async def load_directory(
     sql = _Loads.of(await schema_of(session, identities))
     for workspace_id, ids in wanted.items():
         if ids:
-            rows = await raw.fetch(sql.owners, workspace_id, _json_text(list(map(tuple, ids))))
+            rows = await raw.fetch(sql.owners, workspace_id, _json(list(map(tuple, ids))))
             owning.update(row[0] for row in rows)
     if not owning:
         return directory
     for record in await load_records(session, owning, cache, directory.versions):
         directory.records[record.id] = record
     live = [r.id for r in directory.records.values() if not r.merged_into]
-    for workspace_id, kind, value, lead_id in await raw.fetch(sql.identities, _json_text(live)):
+    for workspace_id, kind, value, lead_id in await raw.fetch(sql.identities, _json(live)):
         directory.add_identity(workspace_id, Identifier(kind, value), lead_id)
     return directory
-
-
-def _json_text(values: Any) -> str:
-    """A list as one JSON parameter: asyncpg encodes an array parameter element by element
-    (~300 ns each, checking each against collections ABCs), orjson in C (~60 ns)."""
-    return orjson.dumps(values).decode()
 
 
 @dataclass(frozen=True)
 class _Loads:
     """The loading statements, for one schema; sent straight to the driver (SQLAlchemy's
-    result processing cost ~2 us per row), their lists as JSON (`_json_text`)."""
+    result processing cost ~2 us per row), their lists as JSON (`_json`)."""
 
     leads_locked: str
     versions_locked: str
@@ -234,7 +228,10 @@ def _lead_upsert(schema: str | None) -> tuple[str, str, str]:
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()  # as the engine's json_serializer writes it
+    """As the engine's json_serializer writes it. Also how the loads pass a list: asyncpg
+    encodes an array parameter element by element (~300 ns each, checking each against
+    collections ABCs), orjson in C (~60 ns)."""
+    return orjson.dumps(value).decode()
 
 
 def _lead_rows(records: Sequence[LeadRecord], now: datetime) -> list[tuple[Any, ...]]:

@@ -103,11 +103,10 @@ def decode(data: bytes | None) -> Envelope:
 
 def typed_payload(envelope: Envelope) -> Payload:
     """The envelope's payload as its type's model; DecodeError if unknown type or invalid."""
-    model = EVENT_TYPES.get(envelope.type)
-    if model is None:
+    if envelope.type not in EVENT_TYPES:
         raise DecodeError(f"unknown event type {envelope.type!r}")
     try:
-        return model.model_validate(envelope.payload)
+        return envelope.data  # validated once, then kept on the envelope for its handler
     except ValidationError as exc:
         raise DecodeError(f"invalid {envelope.type} payload: {_errors(exc)}") from exc
 

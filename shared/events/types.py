@@ -5,7 +5,7 @@ Facts are named in the past tense. Adding a type: define the model, add it to EV
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,6 +61,7 @@ class Factor(Payload):
 Stage = Literal[
     "subscriber", "lead", "mql", "sql", "opportunity", "customer", "disqualified", "recycled"
 ]
+STAGES: tuple[Stage, ...] = get_args(Stage)
 
 
 class LeadFacts(Payload):
@@ -200,3 +201,12 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "privacy.erasure_requested": ErasureRequested,
     "lead.erased": LeadErased,
 }
+
+# The vocabulary by family: the one place a service learns which types exist. A service
+# that reacts to some of them names them in its handlers' map, not in a set of its own.
+TOUCHPOINT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
+EMAIL_TYPES = frozenset({t for t in EVENT_TYPES if t.startswith("email.")})
+ENROLLMENT_TYPES = frozenset({t for t in EVENT_TYPES if t.startswith("enrollment.")})
+LEAD_TYPES = frozenset({t for t in EVENT_TYPES if t.startswith("lead.")})
+# What a person did (their behaviour), as opposed to what LeadFlow concluded about them.
+BEHAVIOUR_TYPES = TOUCHPOINT_TYPES | EMAIL_TYPES

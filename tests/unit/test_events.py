@@ -3,7 +3,19 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from shared.events import DecodeError, Envelope, Topics, decode, encode, typed_payload
+from shared.events import (
+    EMAIL_TYPES,
+    ENROLLMENT_TYPES,
+    EVENT_TYPES,
+    LEAD_TYPES,
+    TOUCHPOINT_TYPES,
+    DecodeError,
+    Envelope,
+    Topics,
+    decode,
+    encode,
+    typed_payload,
+)
 from shared.events.types import LeadScored, Tracked
 
 
@@ -75,3 +87,19 @@ def test_topics_are_prefixed_and_workspaces_compacted() -> None:
     }
     assert topics.config(topics.workspaces) == {"cleanup.policy": "compact"}
     assert topics.config(topics.touchpoints) == {}
+
+
+def test_every_type_is_in_one_family() -> None:
+    families = [TOUCHPOINT_TYPES, EMAIL_TYPES, ENROLLMENT_TYPES, LEAD_TYPES]
+    named = [t for family in families for t in family]
+    others = {"workspace.changed", "privacy.erasure_requested"}
+    assert sorted(named + sorted(others)) == sorted(EVENT_TYPES)
+
+
+def test_decoded_envelope_keeps_its_typed_payload() -> None:
+    original = envelope()
+    decoded = decode(encode(original))
+    assert decoded.data_as(Tracked) is decoded.data  # validated once, by decode
+    assert decoded == original  # the kept model does not make two messages differ
+    with pytest.raises(TypeError, match="not LeadScored"):
+        decoded.data_as(LeadScored)

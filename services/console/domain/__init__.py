@@ -1,0 +1,1 @@
+"""The console service's rules: pure Python, no I/O (docs/architecture.md)."""

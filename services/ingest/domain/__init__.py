@@ -1,0 +1,1 @@
+"""The ingest service's rules: pure Python, no I/O (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""The scoring service's rules: pure Python, no I/O (docs/architecture.md)."""

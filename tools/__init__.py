@@ -1,1 +1,1 @@
-"""Tools around LeadFlow, not part of any service: the demo, the traffic simulator, a local mailbox."""
+"""Around LeadFlow, not part of any service: the demo, the traffic simulator, a mailbox."""

@@ -25,10 +25,11 @@ from sqlalchemy.engine import make_url
 from bench import harness
 from bench.loadgen import ROOT
 from services.ingest.segment import envelopes_of
-from services.scoring import handlers, models
-from services.scoring.lead_cache import LeadCache
-from services.scoring.live_models import LiveModels
+from services.scoring import handlers
 from services.scoring.simulate import simulate
+from services.scoring.store import tables
+from services.scoring.store.lead_cache import LeadCache
+from services.scoring.workers.live_models import LiveModels
 from shared.db import UnitOfWork, create_engine, create_session_factory
 from shared.events import decode, encode
 from shared.gc_tuning import tune_gc
@@ -94,7 +95,7 @@ async def main() -> None:
         t1 = time.process_time()
         pg0 = postgres_cpu(port)
         await handlers.apply_and_commit(
-            UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox),
+            UnitOfWork(sessions, inbox=tables.inbox, outbox=tables.outbox),
             batch,
             live,
             topic="leadflow.lead-events",

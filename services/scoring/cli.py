@@ -18,9 +18,9 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
-from services.scoring import registry
 from services.scoring.settings import ScoringSettings
 from services.scoring.simulate import simulate
+from services.scoring.store import registry
 from shared.db import create_engine, create_session_factory
 
 app = typer.Typer(help="Conversion models.", no_args_is_help=True)
@@ -51,8 +51,10 @@ def train(
     ] = False,
 ) -> None:
     """Train on labelled history, evaluate on the later people, save model, report and plots."""
-    from services.scoring import history, training
-    from services.scoring.live_models import DEFAULT_MODEL
+    from services.scoring.adapters.plots import save_plots
+    from services.scoring.domain import training
+    from services.scoring.store import history
+    from services.scoring.workers.live_models import DEFAULT_MODEL
 
     version = "m" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     folder = out / version
@@ -90,7 +92,7 @@ def train(
             raise typer.BadParameter(f"cannot train on {len(rows)} people: {exc}") from None
         progress.update()
         progress.set_postfix_str("saving")
-        plots = training.save_plots(curves, report, folder)
+        plots = save_plots(curves, report, folder)
         artifact = bundle.to_bytes()
         (folder / "model.joblib").write_bytes(artifact)
         metrics = asdict(report)

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI
 
-from services.scoring import api, handlers, maintenance, models
-from services.scoring.lead_cache import LeadCache
-from services.scoring.live_models import LiveModels
+from services.scoring import api, handlers
 from services.scoring.settings import ScoringSettings
+from services.scoring.store import tables
+from services.scoring.store.lead_cache import LeadCache
+from services.scoring.workers import maintenance
+from services.scoring.workers.live_models import LiveModels
 from shared.events import Envelope
 from shared.gc_tuning import tune_gc
 from shared.runtime import ServiceRuntime
@@ -54,8 +56,8 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="LeadFlow scoring",
-        inbox=models.inbox,
-        outbox=models.outbox,
+        inbox=tables.inbox,
+        outbox=tables.outbox,
         routers=[api.router],
         extension=scoring,
     )

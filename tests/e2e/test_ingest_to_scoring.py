@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.scoring.models import models
+from services.scoring.store.tables import models
 from tests.integration.ingest_server import service_server
 from tests.integration.support import read_events, wait_for
 

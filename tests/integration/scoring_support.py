@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.scoring import handlers, models
-from services.scoring.lead_cache import LeadCache
-from services.scoring.live_models import LiveModels
+from services.scoring import handlers
+from services.scoring.store import tables
+from services.scoring.store.lead_cache import LeadCache
+from services.scoring.workers.live_models import LiveModels
 from shared.bus import (
     ConsumerRunner,
     DeadLetterSink,
@@ -40,7 +41,7 @@ async def scoring_consumer(
     cache = LeadCache(10_000)  # as services/scoring/main.py runs it
 
     async def handle(envelopes: list[Envelope]) -> None:
-        uow = UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox)
+        uow = UnitOfWork(sessions, inbox=tables.inbox, outbox=tables.outbox)
         await handlers.apply_and_commit(
             uow, envelopes, live, topic=topics.lead_events, secret=SECRET, cache=cache
         )
@@ -81,7 +82,7 @@ class Scoring:
         self.cache = LeadCache(10_000)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, inbox=models.inbox, outbox=models.outbox)
+        return UnitOfWork(self.sessions, inbox=tables.inbox, outbox=tables.outbox)
 
     async def apply(self, envelopes: Sequence[Envelope], batch: int = 100) -> None:
         """In batches, each its own transaction, leads kept between them (`self.cache`) as
@@ -100,23 +101,23 @@ class Scoring:
     async def outbox(self) -> list[Envelope]:
         """Lead events waiting in the outbox, in the order they were written."""
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(models.outbox.c.value).order_by(models.outbox.c.id))
+            rows = await conn.execute(select(tables.outbox.c.value).order_by(tables.outbox.c.id))
             return [decode(r.value) for r in rows]
 
     async def lead(self, lead_id: str) -> dict[str, Any]:
         async with self.engine.connect() as conn:
             row = (
-                await conn.execute(select(models.leads).where(models.leads.c.id == lead_id))
+                await conn.execute(select(tables.leads).where(tables.leads.c.id == lead_id))
             ).one()
             return dict(row._mapping)
 
     async def lead_by(self, workspace_id: str, kind: str, value: str) -> dict[str, Any]:
         async with self.engine.connect() as conn:
             lead_id = await conn.scalar(
-                select(models.identities.c.lead_id).where(
-                    models.identities.c.workspace_id == workspace_id,
-                    models.identities.c.kind == kind,
-                    models.identities.c.value == value,
+                select(tables.identities.c.lead_id).where(
+                    tables.identities.c.workspace_id == workspace_id,
+                    tables.identities.c.kind == kind,
+                    tables.identities.c.value == value,
                 )
             )
         assert lead_id, f"no lead with {kind} {value}"
@@ -125,9 +126,9 @@ class Scoring:
     async def stages(self, lead_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(models.lead_stages)
-                .where(models.lead_stages.c.lead_id == lead_id)
-                .order_by(models.lead_stages.c.id)
+                select(tables.lead_stages)
+                .where(tables.lead_stages.c.lead_id == lead_id)
+                .order_by(tables.lead_stages.c.id)
             )
             return [dict(r._mapping) for r in rows]
 
@@ -145,7 +146,7 @@ async def consume_all(
 
     async def done() -> bool:
         async with engine.connect() as conn:
-            n = await conn.scalar(select(func.count()).select_from(models.inbox))
+            n = await conn.scalar(select(func.count()).select_from(tables.inbox))
         return n == expected
 
     async with scoring_consumer(bootstrap, topics, engine, batch_size=batch_size):
@@ -156,12 +157,12 @@ async def state(engine: AsyncEngine) -> dict[str, Any]:
     async with engine.connect() as conn:
         leads = {
             r.id: {k: v for k, v in r._mapping.items() if k not in ("created_at", "updated_at")}
-            for r in await conn.execute(select(models.leads))
+            for r in await conn.execute(select(tables.leads))
         }
         stages = sorted(
             (r.lead_id, r.stage, r.from_stage, r.entered_at, r.reason, r.event_id, r.score)
-            for r in await conn.execute(select(models.lead_stages))
+            for r in await conn.execute(select(tables.lead_stages))
         )
-        identities = sorted(tuple(r) for r in await conn.execute(select(models.identities)))
-        events = [decode(r.value) for r in await conn.execute(select(models.outbox.c.value))]
+        identities = sorted(tuple(r) for r in await conn.execute(select(tables.identities)))
+        events = [decode(r.value) for r in await conn.execute(select(tables.outbox.c.value))]
     return {"leads": leads, "stages": stages, "identities": identities, "events": events}

@@ -32,9 +32,9 @@ from services.reporting import models as reporting_models
 from services.reporting.pseudonyms import pseudonymizer
 from services.reporting.settings import ReportingSettings
 from services.scoring import handlers
-from services.scoring import models as scoring_models
-from services.scoring.live_models import LiveModels
 from services.scoring.simulate import simulate
+from services.scoring.store import tables as scoring_models
+from services.scoring.workers.live_models import LiveModels
 from shared.bus import (
     ConsumerRunner,
     DeadLetterSink,

@@ -32,8 +32,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.segment import envelopes_of
-from services.scoring import models
 from services.scoring.simulate import simulate
+from services.scoring.store import tables
 from shared.bus import KafkaPublisher, create_producer, publish
 from shared.events import Envelope, Topics, decode
 from tests.integration.fault_support import (
@@ -125,7 +125,7 @@ class ScoringProcess:
 
 async def applied_ids(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
-        return {str(i) for i in (await conn.scalars(select(models.inbox.c.message_id))).all()}
+        return {str(i) for i in (await conn.scalars(select(tables.inbox.c.message_id))).all()}
 
 
 async def count(engine: AsyncEngine, table: Any) -> int:
@@ -221,7 +221,7 @@ async def run_to_the_end(
 
 
 async def _outbox_empty(engine: AsyncEngine) -> bool:
-    return await count(engine, models.outbox) == 0
+    return await count(engine, tables.outbox) == 0
 
 
 @pytest.mark.parametrize(

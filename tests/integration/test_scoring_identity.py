@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.scoring import models
+from services.scoring.store import tables
 from shared.bus import (
     KafkaPublisher,
     publish,
@@ -52,10 +52,10 @@ async def scoring(
 async def lead_of(engine: AsyncEngine, ws: str, kind: str, value: str) -> str | None:
     async with engine.connect() as conn:
         return await conn.scalar(
-            select(models.identities.c.lead_id).where(
-                models.identities.c.workspace_id == ws,
-                models.identities.c.kind == kind,
-                models.identities.c.value == value,
+            select(tables.identities.c.lead_id).where(
+                tables.identities.c.workspace_id == ws,
+                tables.identities.c.kind == kind,
+                tables.identities.c.value == value,
             )
         )
 
@@ -63,8 +63,8 @@ async def lead_of(engine: AsyncEngine, ws: str, kind: str, value: str) -> str | 
 async def live_leads(engine: AsyncEngine, ws: str) -> list[dict[str, object]]:
     async with engine.connect() as conn:
         rows = await conn.execute(
-            select(models.leads).where(
-                models.leads.c.workspace_id == ws, models.leads.c.merged_into.is_(None)
+            select(tables.leads).where(
+                tables.leads.c.workspace_id == ws, tables.leads.c.merged_into.is_(None)
             )
         )
         return [dict(r._mapping) for r in rows]
@@ -125,7 +125,7 @@ async def test_anonymous_history_joins_the_known_lead_and_redelivery_changes_not
     assert lead["first_seen_at"] == T0
     assert lead["last_seen_at"] == T0 + timedelta(minutes=10)
     assert await lead_of(engine, ws, "email", "ada@acme.example") == ada
-    assert await count(engine, models.identities, ws) == 4  # laptop, phone, u-ada, email
+    assert await count(engine, tables.identities, ws) == 4  # laptop, phone, u-ada, email
     # Both browsers' histories, counted once each despite the redelivery.
     totals = lead["features"]["totals"]  # type: ignore[index]
     assert totals == {
@@ -159,8 +159,8 @@ async def test_two_people_on_one_browser_are_kept_apart_and_the_conflict_recorde
     async with engine.connect() as conn:
         conflict = (
             await conn.execute(
-                select(models.identity_conflicts).where(
-                    models.identity_conflicts.c.workspace_id == ws
+                select(tables.identity_conflicts).where(
+                    tables.identity_conflicts.c.workspace_id == ws
                 )
             )
         ).one()

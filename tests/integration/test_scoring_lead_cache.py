@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.segment import envelopes_of
 from services.registry import SERVICES
-from services.scoring import models
+from services.scoring.store import tables
 from shared.db.migrations import upgrade
 from shared.errors import PermanentError
 from shared.events import Envelope, Topics
@@ -56,8 +56,8 @@ async def test_a_lead_changed_by_another_transaction_is_read_again(scoring: Scor
     # Sales (the API, in its own transaction) move it on and note a trait meanwhile.
     async with scoring.engine.begin() as conn:
         await conn.execute(
-            update(models.leads)
-            .where(models.leads.c.id == lead["id"])
+            update(tables.leads)
+            .where(tables.leads.c.id == lead["id"])
             .values(stage="sql", traits={"title": "CEO"})
         )
     misses = scoring.cache.misses

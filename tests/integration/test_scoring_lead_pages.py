@@ -15,8 +15,8 @@ from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.scoring import leads
-from services.scoring.models import leads as leads_table
+from services.scoring.store import leads
+from services.scoring.store.tables import leads as leads_table
 from shared.db import create_session_factory
 from shared.db.migrations import upgrade
 

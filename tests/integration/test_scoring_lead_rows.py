@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.scoring import store
-from services.scoring.features import FeatureState
-from services.scoring.records import LeadRecord
+from services.scoring.domain.features import FeatureState
+from services.scoring.domain.records import LeadRecord
+from services.scoring.store import store
 from shared.db import create_session_factory
 from shared.db.migrations import upgrade
 

@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.segment import envelopes_of
 from services.registry import SERVICES
-from services.scoring import maintenance, rules, store
-from services.scoring.config import ScoringConfig, Thresholds
+from services.scoring.domain import rules
+from services.scoring.domain.config import ScoringConfig, Thresholds
+from services.scoring.store import store
+from services.scoring.workers import maintenance
 from shared.db.migrations import upgrade
 from shared.events import Envelope, Topics
 from tests.integration.scoring_support import Scoring

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.segment import envelopes_of
 from services.registry import SERVICES
-from services.scoring import registry
-from services.scoring.models import models
-from services.scoring.scorer import ModelBundle, score_many
+from services.scoring.domain.scorer import ModelBundle, score_many
 from services.scoring.simulate import simulate
+from services.scoring.store import registry
+from services.scoring.store.tables import models
 from shared.db import create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Topics

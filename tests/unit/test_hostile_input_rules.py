@@ -8,8 +8,8 @@ from pydantic import TypeAdapter, ValidationError
 from services.ingest import segment
 from services.ingest.segment import Limits, Request
 from services.nurture.config import Address, NurtureConfig
-from services.scoring.api import IsoDatetime
-from services.scoring.config import ScoringConfig
+from services.scoring.api.schemas import IsoDatetime
+from services.scoring.domain.config import ScoringConfig
 from shared.workspaces import WorkspaceInfo
 
 LIMITS = Limits()

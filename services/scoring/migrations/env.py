@@ -1,4 +1,4 @@
-from services.scoring.models import metadata
+from services.scoring.store.tables import metadata
 from shared.db.migrations import run_env
 
 run_env(metadata)

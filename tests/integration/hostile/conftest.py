@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from services.nurture.unsubscribe import unsubscribe_token
-from services.scoring import registry
+from services.scoring.store import registry
 from shared.email_links import EmailLink, sign
 from tests.e2e.test_ingest_to_scoring import keen_buyer_batch
 from tests.integration.smtp_support import Recorder, running_smtp

@@ -17,7 +17,8 @@ import signal
 import uvicorn
 from aiokafka import TopicPartition
 
-from services.scoring import main, maintenance
+from services.scoring import main
+from services.scoring.workers import maintenance
 from shared.bus import ConsumerRunner
 
 

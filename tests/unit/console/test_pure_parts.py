@@ -16,7 +16,7 @@ from services.console.template_pages import template_errors
 from services.console.timeline import describe
 from services.ingest.workspace_api import normalize_origin
 from services.nurture.config import NurtureConfig
-from services.scoring.config import ScoringConfig
+from services.scoring.domain.config import ScoringConfig
 
 FUNNEL = {
     "stages": [

@@ -1,0 +1,1 @@
+"""Scoring's I/O that is not its own SQL."""

@@ -35,9 +35,10 @@ Ops (`value` is what the test compares with):
     matches   `value`, a regular expression, is found (case-insensitively) in the field as
               text; never in a list or an object
     is        exactly equal: strings case-sensitively, numbers by value (1 is 1.0, not
-              "1"), booleans only to booleans
+              "1"), booleans only to booleans; `value` null: the field is present and null
 
-A missing or null field satisfies no op but `exists` false (and `not` of anything).
+A missing or null field satisfies no op but `exists` false and `is` null (and `not` of
+anything).
 
 For callers on a hot path, `holds(op, value, lookup(data, path))` evaluates one test
 without building models; `check(op, value)` is the validation a stored test passed.
@@ -151,7 +152,7 @@ def check(op: str, value: Any) -> None:
         if value is not None and not isinstance(value, bool):
             raise ValueError("value of op 'exists' must be true, false or left out")
         return
-    if value is None:
+    if value is None and op != "is":
         raise ValueError(f"op {op!r} needs a value")
     if op in ("eq", "ne", "contains", "is"):
         if isinstance(value, list):
@@ -178,7 +179,7 @@ def holds(op: str, value: Any, actual: Any) -> bool:
     if op == "exists":
         return is_known(actual) is (value is not False)
     if actual is MISSING or actual is None:
-        return False
+        return op == "is" and value is None and actual is None
     if op == "eq":
         return loosely_equal(actual, value)
     if op == "ne":

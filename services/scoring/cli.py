@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,9 @@ from services.scoring.settings import ScoringSettings
 from services.scoring.simulate import simulate
 from services.scoring.store import registry
 from shared.db import create_engine, create_session_factory
+
+if TYPE_CHECKING:
+    from services.scoring.domain.training import Example
 
 app = typer.Typer(help="Conversion models.", no_args_is_help=True)
 T = TypeVar("T")
@@ -53,37 +56,15 @@ def train(
     """Train on labelled history, evaluate on the later people, save model, report and plots."""
     from services.scoring.adapters.plots import save_plots
     from services.scoring.domain import training
-    from services.scoring.store import history
     from services.scoring.workers.live_models import DEFAULT_MODEL
 
     version = "m" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     folder = out / version
     with tqdm(total=4, desc="training", unit="step") as progress:
         if simulated:
-            progress.set_postfix_str("simulating history")
-            sim = simulate(simulated, seed=seed)
-            progress.update()
-            progress.set_postfix_str("building features")
-            rows = training.examples(
-                sim.messages,
-                conversion_event=conversion_event,
-                truth=sim.propensity_by_key(),
-            )
-            source = f"simulated:{simulated}:seed={seed}"
+            rows, source = _simulated_examples(progress, simulated, seed, conversion_event)
         else:
-            progress.set_postfix_str("reading leads")
-            histories = _in_db(
-                lambda s: history.histories(
-                    s,
-                    workspace_id=workspace,
-                    converted_stage=converted_stage,
-                    conversion_event=conversion_event,
-                )
-            )
-            progress.update()
-            progress.set_postfix_str("building features")
-            rows = training.examples_from_histories(histories)
-            source = f"leads:{workspace or 'all workspaces'}:{converted_stage}|{conversion_event}"
+            rows, source = _lead_examples(progress, workspace, converted_stage, conversion_event)
         progress.update()
         progress.set_postfix_str("fitting")
         try:
@@ -116,6 +97,42 @@ def train(
             )
         )
         typer.echo(f"registered {version}; make it live with: leadflow scoring promote {version}")
+
+
+def _simulated_examples(
+    progress: tqdm[Any], simulated: int, seed: int, conversion_event: str
+) -> tuple[list[Example], str]:
+    from services.scoring.domain import training
+
+    progress.set_postfix_str("simulating history")
+    sim = simulate(simulated, seed=seed)
+    progress.update()
+    progress.set_postfix_str("building features")
+    rows = training.examples(
+        sim.messages, conversion_event=conversion_event, truth=sim.propensity_by_key()
+    )
+    return rows, f"simulated:{simulated}:seed={seed}"
+
+
+def _lead_examples(
+    progress: tqdm[Any], workspace: str | None, converted_stage: str, conversion_event: str
+) -> tuple[list[Example], str]:
+    from services.scoring.domain import training
+    from services.scoring.store import history
+
+    progress.set_postfix_str("reading leads")
+    histories = _in_db(
+        lambda s: history.histories(
+            s,
+            workspace_id=workspace,
+            converted_stage=converted_stage,
+            conversion_event=conversion_event,
+        )
+    )
+    progress.update()
+    progress.set_postfix_str("building features")
+    rows = training.examples_from_histories(histories)
+    return rows, f"leads:{workspace or 'all workspaces'}:{converted_stage}|{conversion_event}"
 
 
 @app.command()

@@ -35,7 +35,7 @@ class ScoringSettings(BaseServiceSettings):
         gt=0,
         validation_alias=env("SCORING_ANONYMOUS_RETENTION_DAYS", "anonymous_retention_days"),
     )
-    # Lead records kept in memory between batches (lead_cache.py): ~3 KB each.
+    # Lead records kept in memory between batches (store/lead_cache.py): ~3 KB each.
     lead_cache_size: int = Field(
         20_000, ge=0, validation_alias=env("SCORING_LEAD_CACHE_SIZE", "lead_cache_size")
     )

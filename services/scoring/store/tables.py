@@ -40,12 +40,12 @@ leads = Table(
     Column("merged_into", String),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    # lifecycle (services/scoring/lifecycle.py): the current stage; history in lead_stages
+    # lifecycle (services/scoring/domain/lifecycle.py): the current stage; history in lead_stages
     Column("stage", String),
     Column("stage_entered_at", DateTime(timezone=True)),
     Column("stalled_at", DateTime(timezone=True)),  # lead.stalled sent for this stage entry
     Column("identified", Boolean, nullable=False, server_default="false"),
-    # the latest score (services/scoring/scorer.py) and the last one published
+    # the latest score (services/scoring/domain/scorer.py) and the last one published
     Column("score", SmallInteger),
     Column("probability", Float),
     Column("fit", SmallInteger),
@@ -109,7 +109,7 @@ lead_events = Table(
     Index("ix_lead_events_lead", "lead_id", "occurred_at"),
 )
 
-# services/scoring/config.py: ScoringConfig as JSON; absent means the defaults.
+# services/scoring/domain/config.py: ScoringConfig as JSON; absent means the defaults.
 workspace_settings = Table(
     "workspace_settings",
     metadata,
@@ -118,7 +118,8 @@ workspace_settings = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# Point rules' awards (services/scoring/rules.py): a named score is the sum of its entries.
+# Point rules' awards (services/scoring/domain/rules.py): a named score is the sum of
+# its entries.
 rule_ledger = Table(
     "rule_ledger",
     metadata,
@@ -160,7 +161,7 @@ identity_conflicts = Table(
     Index("ix_identity_conflicts_workspace", "workspace_id"),
 )
 
-# Whom scoring must forget (services/scoring/erasure.py): keyed hashes of every identifier
+# Whom scoring must forget (services/scoring/store/erasure.py): keyed hashes of every identifier
 # (and lead id) of an erased person; their later events are ignored.
 erased_keys = Table(
     "erased_keys",

@@ -295,6 +295,7 @@ async def test_scoring_killed_at_random_points_loses_nothing_and_applies_nothing
         Size("soak", events=50_000, kills=3, outage_seconds=15),
     ),
 )
+@pytest.mark.local_servers
 async def test_postgres_restarted_under_scoring_loses_and_doubles_nothing(
     size: Size, bootstrap: str, database_url: str, topics: Topics
 ) -> None:

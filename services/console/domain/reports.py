@@ -5,64 +5,28 @@ CSV download pick it up."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 
-from services.console import charts
-from services.console.client import Api, ApiError, Unreachable
-
-Columns = tuple[tuple[str, str], ...]  # (field, heading) for the table under the chart
-
-
-@dataclass(frozen=True)
-class Option:
-    """A picker beside the date range. `to_reporting=False` options only change what the
-    console draws (the CSV, reporting's, is the same); `only_with` sends the option to
-    reporting only while another option has a given value."""
-
-    name: str
-    label: str
-    choices: tuple[tuple[str, str], ...]  # (value, label)
-    default: str
-    to_reporting: bool = True
-    only_with: tuple[str, str] | None = None
-
-    def pick(self, given: str | None) -> str:
-        """The value asked for (absent or blank: the default); anything else is a ValueError
-        naming the picker and what it takes."""
-        value = (given or "").strip() or self.default
-        allowed = [v for v, _ in self.choices]
-        if value not in allowed:
-            shown = ", ".join(v or "(none)" for v in allowed)
-            raise ValueError(f"{self.name}: {value!r} is not one of {shown}")
-        return value
-
-
-BREAKDOWN = Option(
-    "breakdown",
-    "Funnel breakdown",
-    (
-        ("", "None"),
-        ("source", "Source"),
-        ("medium", "Medium"),
-        ("campaign", "Campaign"),
-        ("sequence", "Sequence"),
-        ("cohort", "Cohort"),
-    ),
-    "",
+from services.console.domain import charts
+from services.console.domain import report_rows as shape
+from services.console.domain.report_options import (
+    ATTRIBUTION_BY,
+    ATTRIBUTION_MODEL,
+    BREAKDOWN,
+    COHORT,
+    COHORT_STAGE,
+    REVENUE_BY,
+    Option,
 )
-COHORT = Option("cohort", "Cohorts by", (("month", "Month"), ("week", "Week")), "month")
-COHORT_STAGE = Option(
-    "stage",
-    "Cohort stage",
-    tuple((s, s.upper() if len(s) == 3 else s.capitalize()) for s in charts.COHORT_STAGES),
-    "mql",
-    to_reporting=False,
-)
+from services.console.domain.report_rows import Columns
+
+DEFAULT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -80,8 +44,10 @@ class Report:
     options: tuple[Option, ...] = ()
     # A report broken down into groups: (group name, that group's data shaped as unbroken).
     groups: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None = None
-    # Adds what other services know (e.g. sequence names) to reporting's answer.
-    enrich: Callable[[Api, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    # Reporting knows sequences by id: (data, nurture's id -> name) -> data with names,
+    # asked for when `wants_names(data)` (the page calls nurture only then).
+    name_sequences: Callable[[dict[str, Any], Mapping[str, str]], dict[str, Any]] | None = None
+    wants_names: Callable[[Mapping[str, Any]], bool] = lambda _: True
 
     def picked(self, query: Mapping[str, str]) -> dict[str, str]:
         """This report's options as asked for in a query string (ValueError if one is bad)."""
@@ -103,123 +69,6 @@ def _fixed(*columns: tuple[str, str]) -> Callable[[Mapping[str, str]], Columns]:
     return lambda _: columns
 
 
-def _drop_off_note(data: dict[str, Any]) -> str:
-    worst = data.get("largest_drop_off")
-    if not worst:
-        return "No drop-off to show in this period."
-    return (
-        f"Largest drop-off: {worst['from']} → {worst['to']}, "
-        f"{worst['lost_share'] * 100:.0f}% of leads lost."
-    )
-
-
-def funnel_groups(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [(str(g["group"]), g) for g in data.get("groups", [])]
-
-
-def cohort_columns(picked: Mapping[str, str]) -> Columns:
-    stage = picked.get("stage", COHORT_STAGE.default)
-    return (
-        ("cohort", "Cohort"),
-        ("age", f"Age ({picked.get('cohort', COHORT.default)}s)"),
-        ("leads", "Leads"),
-        (f"reached_{stage}", f"Reached {stage}"),
-        (f"share_{stage}", f"Share reached {stage}"),
-    )
-
-
-def forecast_note(data: dict[str, Any]) -> str:
-    start, end = str(data.get("horizon_start", ""))[:10], str(data.get("horizon_end", ""))[:10]
-    revenue = next((r for r in data.get("rows", []) if r["measure"] == "revenue"), None)
-    money = (
-        "no revenue expected (no sale in the period to price it)"
-        if not revenue or revenue.get("expected") is None
-        else f"expected revenue {float(revenue['expected']):,.2f}"
-    )
-    return f"Next period, {start} to {end}: {money}."
-
-
-ATTRIBUTION_MODEL = Option(
-    "model",
-    "Attribution model",
-    (("first_touch", "First touch"), ("last_touch", "Last touch"), ("linear", "Linear")),
-    "first_touch",
-    to_reporting=False,
-)
-ATTRIBUTION_BY = Option(
-    "credit_by",
-    "Attribution by",
-    (("source", "Source"), ("campaign", "Campaign")),
-    "source",
-    to_reporting=False,
-)
-REVENUE_BY = Option(
-    "revenue_by",
-    "Revenue by",
-    (("source", "Source"), ("campaign", "Campaign"), ("cohort", "Cohort"), ("all", "All")),
-    "source",
-    to_reporting=False,
-)
-ATTRIBUTION_STAGES = ("mql", "sql", "customer")
-
-
-def attribution_rows(data: dict[str, Any], picked: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The credit rows of the picked model and dimension."""
-    model = picked.get("model", ATTRIBUTION_MODEL.default)
-    by = picked.get("credit_by", ATTRIBUTION_BY.default)
-    return [r for r in data["rows"] if r["model"] == model and r["dimension"] == by]
-
-
-def attribution_pivot(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per source (or campaign) with its share of each stage's conversions."""
-    out: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        out.setdefault(r["value"], {"value": r["value"]})[r["stage"]] = r["share"]
-    return sorted(out.values(), key=lambda r: (-(r.get("mql") or 0), r["value"]))
-
-
-def revenue_rows(data: dict[str, Any], picked: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [r for r in data["rows"] if r["dimension"] == picked.get("revenue_by", "source")]
-
-
-async def sequence_names(client: Api) -> dict[str, str]:
-    """Sequence id -> name, from nurture (nothing when nurture cannot say: ids are shown)."""
-    try:
-        return {s["id"]: s["name"] for s in await client.get("nurture", "/v1/sequences")}
-    except (ApiError, Unreachable):
-        return {}
-
-
-async def funnel_sequence_names(client: Api, data: dict[str, Any]) -> dict[str, Any]:
-    """A funnel broken down by sequence, its groups named as the marketer named them."""
-    if data.get("breakdown") != "sequence":
-        return data
-    names = await sequence_names(client)
-    groups = [{**g, "group": names.get(g["group"], g["group"])} for g in data["groups"]]
-    return {**data, "groups": groups}
-
-
-async def with_sequence_names(client: Api, data: dict[str, Any]) -> dict[str, Any]:
-    """Nurture's rows with each sequence's name (its id when nurture cannot say)."""
-    names = await sequence_names(client)
-    rows = [{**r, "sequence": names.get(r["sequence_id"], r["sequence_id"])} for r in data["rows"]]
-    return {**data, "rows": rows}
-
-
-def volume_days(data: dict[str, Any]) -> list[tuple[str, int, int]]:
-    """(date, touchpoints, new leads) for every day of the period, days without any at 0."""
-    touches: dict[str, int] = {}
-    leads: dict[str, int] = {}
-    for r in data["rows"]:
-        bucket = touches if r["measure"] == "touchpoints" else leads
-        bucket[r["date"]] = bucket.get(r["date"], 0) + int(r["count"])
-    first, last = date.fromisoformat(str(data["start"])), date.fromisoformat(str(data["end"]))
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    return [
-        (d.isoformat(), touches.get(d.isoformat(), 0), leads.get(d.isoformat(), 0)) for d in days
-    ]
-
-
 REPORTS: tuple[Report, ...] = (
     Report(
         key="funnel",
@@ -236,11 +85,12 @@ REPORTS: tuple[Report, ...] = (
             ("in_progress", "In progress"),
             ("lost", "Lost"),
         ),
-        note=_drop_off_note,
+        note=shape.drop_off_note,
         # The cohort unit matters to the funnel only when it is broken down by cohort.
         options=(BREAKDOWN, replace(COHORT, only_with=("breakdown", "cohort"))),
-        groups=funnel_groups,
-        enrich=funnel_sequence_names,
+        groups=shape.funnel_groups,
+        name_sequences=shape.name_funnel_groups,
+        wants_names=shape.by_sequence,
     ),
     Report(
         key="velocity",
@@ -264,7 +114,7 @@ REPORTS: tuple[Report, ...] = (
         chart=lambda data, picked, key: charts.cohorts(
             data["rows"], picked["stage"], picked["cohort"], key
         ),
-        columns=cohort_columns,
+        columns=shape.cohort_columns,
         note=lambda data: (
             "Leads grouped by the "
             + str(data.get("cohort", "month"))
@@ -290,18 +140,18 @@ REPORTS: tuple[Report, ...] = (
             ("median_days", "Median days"),
             ("expected", "Expected next period"),
         ),
-        note=forecast_note,
+        note=shape.forecast_note,
         explain=lambda data: str(data.get("method", "")),
     ),
     Report(
         key="attribution",
         title="Attribution",
         path="/v1/attribution",
-        rows=attribution_rows,
+        rows=shape.attribution_rows,
         chart=lambda data, picked, key: charts.grouped_bars(
-            attribution_pivot(attribution_rows(data, picked)),
+            shape.attribution_pivot(shape.attribution_rows(data, picked)),
             label="value",
-            series=[(s, f"{s.upper() if len(s) == 3 else s}s") for s in ATTRIBUTION_STAGES],
+            series=[(s, f"{s.upper() if len(s) == 3 else s}s") for s in shape.ATTRIBUTION_STAGES],
             title="Attribution: each one's share of the MQLs, SQLs and customers of the period",
             key=key,
         ),
@@ -320,9 +170,9 @@ REPORTS: tuple[Report, ...] = (
         key="revenue",
         title="Revenue and costs",
         path="/v1/revenue",
-        rows=revenue_rows,
+        rows=shape.revenue_rows,
         chart=lambda data, picked, key: charts.grouped_bars(
-            revenue_rows(data, picked),
+            shape.revenue_rows(data, picked),
             label="value",
             series=[("revenue", "Revenue"), ("cost", "Cost")],
             title="Revenue won and campaign cost in the period",
@@ -368,7 +218,7 @@ REPORTS: tuple[Report, ...] = (
             ("goal_rate", "Goal rate"),
         ),
         note=lambda data: "" if data["rows"] else "No email was sent in this period.",
-        enrich=with_sequence_names,
+        name_sequences=shape.name_sequence_rows,
     ),
     Report(
         key="volume",
@@ -376,7 +226,7 @@ REPORTS: tuple[Report, ...] = (
         path="/v1/volume",
         rows=lambda data, _: list(data["rows"]),
         chart=lambda data, _, key: charts.daily_columns(
-            volume_days(data),
+            shape.volume_days(data),
             title="Volume: touchpoints and new leads per day",
             names=("touchpoints", "new leads"),
             key=key,
@@ -396,3 +246,71 @@ def page_options() -> list[Option]:
         for option in report.options:
             seen.setdefault(option.name, option)
     return list(seen.values())
+
+
+def period(start: str, end: str, today: date) -> tuple[str, str]:
+    """The range asked for, or the last 30 days ending today."""
+    return (
+        start or (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat(),
+        end or today.isoformat(),
+    )
+
+
+def csv_name(key: str, params: Mapping[str, str]) -> str:
+    """leadflow-funnel-by-source-2026-01-01-to-2026-01-31.csv: the report and what it was
+    asked for, so two downloads of one report do not look alike."""
+    extra = [v for k, v in params.items() if k not in ("start", "end", "tz")]
+    by = f"-by-{'-'.join(extra)}" if extra else ""
+    return f"leadflow-{key}{by}-{params['start']}-to-{params['end']}.csv"
+
+
+def section_head(
+    report: Report, picked: Mapping[str, str], params: Mapping[str, str]
+) -> dict[str, Any]:
+    """A report's section before its data: its table's columns and its CSV link."""
+    return {
+        "report": report,
+        "columns": report.columns(picked),
+        "csv": f"/funnel/{report.key}.csv?{urlencode(params)}",
+    }
+
+
+def refused_section(head: Mapping[str, Any], message: str) -> dict[str, Any]:
+    """The section of a report reporting refused (e.g. a bad time zone): why, no CSV."""
+    return {**head, "error": message, "csv": None}
+
+
+def _block(
+    report: Report, data: dict[str, Any], picked: Mapping[str, str], key: str
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "chart": report.chart(data, picked, key),
+        "rows": report.rows(data, picked),
+        "note": report.note(data),
+    }
+
+
+def filled_section(
+    report: Report,
+    head: Mapping[str, Any],
+    data: dict[str, Any],
+    picked: Mapping[str, str],
+    params: Mapping[str, str],
+) -> dict[str, Any]:
+    """The section with reporting's answer: a chart, table and note (one per group when
+    the report is broken down), and how the figures are worked out."""
+    section: dict[str, Any] = {**head, "explain": report.explain(data)}
+    if report.groups is None or "groups" not in data:
+        return section | _block(report, data, picked, report.key)
+    section["groups"] = [
+        {"name": name, **_block(report, part, picked, f"{report.key}-{i}")}
+        for i, (name, part) in enumerate(report.groups(data))
+    ]
+    by = params.get("breakdown", "group")
+    section["note"] = (
+        f"{len(section['groups'])} groups by {by}."
+        if section["groups"]
+        else f"No lead reached a stage in this period (by {by})."
+    )
+    return section

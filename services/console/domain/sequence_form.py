@@ -2,7 +2,7 @@
 
 Pure. The form's fields are named after the definition's paths (`trigger.stage`,
 `steps.2.condition.within_days`, `steps.1.variants.0.template_id`) so that the API's
-validation messages land next to the field at fault (validation.py). Values are passed on
+validation messages land next to the field at fault (domain/validation.py). Values are passed on
 as typed, converting only what is plainly a number or a list: the API is the one judge of
 what is valid, and its words are the ones the marketer reads.
 
@@ -18,46 +18,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.datastructures import ImmutableMultiDict
+from services.console.domain.forms import FormValues, loose_value, number, numbers, words
 
-Form = ImmutableMultiDict[str, str]
 STEP_KINDS = ("email", "wait", "window", "branch")
 WEEKDAYS = [1, 2, 3, 4, 5]
 
 
-def number(text: str | None) -> Any:
-    """'3' -> 3, '2.5' -> 2.5, '' -> None; anything else as typed (the API will say why)."""
-    if text is None or not text.strip():
-        return None
-    value = text.strip()
-    if re.fullmatch(r"-?\d+", value):
-        return int(value)
-    try:
-        return float(value)
-    except ValueError:
-        return value
-
-
-def loose_value(text: str | None) -> Any:
-    """A trait condition's value: a JSON number, true/false or "quoted text", else text."""
-    if text is None or not text.strip():
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text.strip()
-
-
-def words(text: str | None) -> list[str]:
-    """'Demo Booked, Trial Started' -> ['Demo Booked', 'Trial Started']."""
-    return [w.strip() for w in (text or "").split(",") if w.strip()]
-
-
-def _days(form: Form, name: str) -> list[Any]:
-    return [number(d) for d in form.getlist(name)]
-
-
-def _indices(form: Form, prefix: str) -> list[int]:
+def _indices(form: FormValues, prefix: str) -> list[int]:
     found = set()
     pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.")
     for key in form:
@@ -67,7 +34,7 @@ def _indices(form: Form, prefix: str) -> list[int]:
     return sorted(found)
 
 
-def _trigger(form: Form) -> dict[str, Any]:
+def _trigger(form: FormValues) -> dict[str, Any]:
     kind = form.get("trigger.kind", "stage_entered")
     if kind == "stage_entered":
         return {"kind": kind, "stage": form.get("trigger.stage", "")}
@@ -85,7 +52,7 @@ def _trigger(form: Form) -> dict[str, Any]:
     return trigger
 
 
-def _condition(form: Form, p: str) -> dict[str, Any]:
+def _condition(form: FormValues, p: str) -> dict[str, Any]:
     kind = form.get(f"{p}.condition.kind", "event")
     if kind == "trait":
         condition: dict[str, Any] = {
@@ -110,50 +77,66 @@ def _condition(form: Form, p: str) -> dict[str, Any]:
     return condition
 
 
-def _step(form: Form, index: int) -> dict[str, Any]:
-    p = f"steps.{index}"
-    kind = form.get(f"{p}.kind", "")
-    step: dict[str, Any] = {"kind": kind, "id": form.get(f"{p}.id", "").strip()}
-    if kind == "email":
-        variants = _indices(form, f"{p}.variants")
-        if variants:
-            step["variants"] = [
-                {
-                    "id": form.get(f"{p}.variants.{v}.id", "").strip(),
-                    "template_id": form.get(f"{p}.variants.{v}.template_id", ""),
-                    "weight": number(form.get(f"{p}.variants.{v}.weight")) or 1,
-                }
-                for v in variants
-            ]
-        elif form.get(f"{p}.template_id"):
-            step["template_id"] = form[f"{p}.template_id"]
-        # else: none chosen, and nurture says "an email step needs a template_id"
-        override = form.get(f"{p}.business_days_only", "")
-        if override in ("true", "false"):
-            step["business_days_only"] = override == "true"
-    elif kind == "wait":
-        duration = (form.get(f"{p}.duration") or "").strip()
-        if duration:
-            step["duration"] = duration
-        days = number(form.get(f"{p}.business_days"))
-        if days is not None:
-            step["business_days"] = days
-    elif kind == "window":
-        step |= {
-            "start": form.get(f"{p}.start", ""),
-            "end": form.get(f"{p}.end", ""),
-            "days": _days(form, f"{p}.days"),
-        }
-    elif kind == "branch":
-        step |= {
-            "condition": _condition(form, p),
-            "then": form.get(f"{p}.then", "").strip(),
-            "else": form.get(f"{p}.else", "").strip(),
-        }
+def _email(form: FormValues, p: str) -> dict[str, Any]:
+    step: dict[str, Any] = {}
+    variants = _indices(form, f"{p}.variants")
+    if variants:
+        step["variants"] = [
+            {
+                "id": form.get(f"{p}.variants.{v}.id", "").strip(),
+                "template_id": form.get(f"{p}.variants.{v}.template_id", ""),
+                "weight": number(form.get(f"{p}.variants.{v}.weight")) or 1,
+            }
+            for v in variants
+        ]
+    elif form.get(f"{p}.template_id"):
+        step["template_id"] = form[f"{p}.template_id"]
+    # else: none chosen, and nurture says "an email step needs a template_id"
+    override = form.get(f"{p}.business_days_only", "")
+    if override in ("true", "false"):
+        step["business_days_only"] = override == "true"
     return step
 
 
-def from_form(form: Form) -> tuple[str, dict[str, Any]]:
+def _wait(form: FormValues, p: str) -> dict[str, Any]:
+    step: dict[str, Any] = {}
+    duration = (form.get(f"{p}.duration") or "").strip()
+    if duration:
+        step["duration"] = duration
+    days = number(form.get(f"{p}.business_days"))
+    if days is not None:
+        step["business_days"] = days
+    return step
+
+
+def _window(form: FormValues, p: str) -> dict[str, Any]:
+    return {
+        "start": form.get(f"{p}.start", ""),
+        "end": form.get(f"{p}.end", ""),
+        "days": numbers(form, f"{p}.days"),
+    }
+
+
+def _branch(form: FormValues, p: str) -> dict[str, Any]:
+    return {
+        "condition": _condition(form, p),
+        "then": form.get(f"{p}.then", "").strip(),
+        "else": form.get(f"{p}.else", "").strip(),
+    }
+
+
+STEP_READERS = {"email": _email, "wait": _wait, "window": _window, "branch": _branch}
+
+
+def _step(form: FormValues, index: int) -> dict[str, Any]:
+    p = f"steps.{index}"
+    kind = form.get(f"{p}.kind", "")
+    step: dict[str, Any] = {"kind": kind, "id": form.get(f"{p}.id", "").strip()}
+    reader = STEP_READERS.get(kind)
+    return step | reader(form, p) if reader else step
+
+
+def from_form(form: FormValues) -> tuple[str, dict[str, Any]]:
     """(name, definition) as the form describes them, steps in the form's order."""
     definition: dict[str, Any] = {
         "trigger": _trigger(form),
@@ -174,7 +157,7 @@ def from_form(form: Form) -> tuple[str, dict[str, Any]]:
         definition["send_window"] = {
             "start": form.get("send_window.start", ""),
             "end": form.get("send_window.end", ""),
-            "days": _days(form, "send_window.days"),
+            "days": numbers(form, "send_window.days"),
         }
     return form.get("name", "").strip(), definition
 
@@ -285,3 +268,8 @@ def describe_step(step: Mapping[str, Any]) -> str:
     if kind == "branch":
         return f"Branch: then {step.get('then') or '?'}, else {step.get('else') or '?'}"
     return str(kind)
+
+
+def focus_after(op: str, definition: Mapping[str, Any]) -> str | None:
+    """The element the editor focuses after an action: the step just added, else none."""
+    return f"step-{len(definition['steps']) - 1}" if op.startswith("add:") else None

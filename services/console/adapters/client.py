@@ -1,4 +1,6 @@
-"""Calls to the other services' APIs with the signed-in workspace's API key."""
+"""The HTTP client of the services' public APIs, as the signed-in workspace (its API key).
+
+The console's only I/O: every page is built from these calls."""
 
 from __future__ import annotations
 
@@ -92,3 +94,36 @@ class Api:
 
     async def get(self, service: Service, path: str, **params: Any) -> Any:
         return await self.call(service, "GET", path, params=params)
+
+    def with_key(self, key: str) -> Api:
+        """The same services, as the holder of another key (e.g. a key just rotated)."""
+        return Api(self.http, self.settings, key)
+
+    async def workspace_name(self) -> str:
+        """The workspace's name if ingest takes the key as an API key (ApiError otherwise)."""
+        found = await self.get("ingest", "/v1/workspace")
+        return str(found["name"])
+
+    async def preview_template(self, body: dict[str, Any]) -> Any:
+        """A draft template rendered by nurture (its sandbox and context) for a lead's facts:
+        {subject, html, text}; ApiError 422 lists the template's problems."""
+        return await self.call("nurture", "POST", "/v1/templates/preview", json=body)
+
+    async def sequence_names(self) -> dict[str, str]:
+        """Sequence id -> name, from nurture (nothing when nurture cannot say: ids are shown)."""
+        try:
+            return {s["id"]: s["name"] for s in await self.get("nurture", "/v1/sequences")}
+        except (ApiError, Unreachable):
+            return {}
+
+
+SERVICES: tuple[Service, ...] = ("ingest", "scoring", "nurture", "reporting")
+
+
+async def health(http: httpx.AsyncClient, settings: ConsoleSettings, service: Service) -> str:
+    """ "ok" when the service answers /healthz with 200; else its status or why not."""
+    try:
+        answer = await http.get(settings.base_url(service) + "/healthz", timeout=2)
+    except httpx.TransportError as exc:
+        return f"unavailable: {exc!r}"
+    return "ok" if answer.status_code == 200 else f"{answer.status_code}"

@@ -1,71 +1,25 @@
 """Settings: scoring thresholds and stalled-lead timers (scoring), send window, caps and
 sender (nurture), the suppression list (nurture), allowed origins and key rotation (ingest).
 
-Both configuration APIs replace the whole document (PUT), so each form changes the fields it
-shows on the document as read, and sends all of it back."""
+Both configuration APIs replace the whole document (PUT): each form's fields are applied to
+the document as read (domain/settings_form.py), and all of it is sent back."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import ImmutableMultiDict
 
-from services.console.client import Api, ApiError, Service
-from services.console.sequence_form import number
-from services.console.validation import field_errors
-from services.console.web import FORM_AGAIN, api, checked_form, flash, render
+from services.console.adapters.client import Api, ApiError, Service
+from services.console.api.deps import Client, Form
+from services.console.api.web import FORM_AGAIN, flash, render
+from services.console.domain import settings_form as rules
+from services.console.domain.validation import field_errors
 
 router = APIRouter()
-Client = Annotated[Api, Depends(api)]
-Form = Annotated[ImmutableMultiDict[str, str], Depends(checked_form)]
-TIMED_STAGES = ["lead", "mql", "sql", "opportunity", "customer"]
-DAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-
-
-def scoring_from_form(config: dict[str, Any], form: ImmutableMultiDict[str, str]) -> dict[str, Any]:
-    """The scoring config with the settings page's fields applied."""
-    out = dict(config)
-    out["thresholds"] = {
-        **config.get("thresholds", {}),
-        "mql_score": number(form.get("thresholds.mql_score")),
-        "mql_fit": number(form.get("thresholds.mql_fit")),
-        "mql_requires_identity": "thresholds.mql_requires_identity" in form,
-    }
-    out["mql_sla_hours"] = number(form.get("mql_sla_hours"))
-    out["engagement_half_life_days"] = number(form.get("engagement_half_life_days"))
-    out["stage_max_days"] = {
-        stage: number(form.get(f"stage_max_days.{stage}"))
-        for stage in TIMED_STAGES
-        if number(form.get(f"stage_max_days.{stage}")) is not None
-    }
-    return out
-
-
-def nurture_from_form(config: dict[str, Any], form: ImmutableMultiDict[str, str]) -> dict[str, Any]:
-    """The nurture config with the settings page's fields applied; cap rows left blank are
-    dropped (that is how a cap is removed)."""
-    out = dict(config)
-    out["timezone"] = (form.get("timezone") or "").strip()
-    out["send_window"] = {
-        "start": form.get("send_window.start", ""),
-        "end": form.get("send_window.end", ""),
-        "days": [number(d) for d in form.getlist("send_window.days")],
-    }
-    caps = []
-    for i in range(int(form.get("caps.count", "0") or 0) + 1):
-        limit, per = form.get(f"caps.{i}.max", ""), form.get(f"caps.{i}.per", "")
-        if limit.strip() or per.strip():
-            caps.append({"max": number(limit), "per": per.strip()})
-    out["caps"] = caps
-    out["rate_per_minute"] = number(form.get("rate_per_minute"))
-    out["from_name"] = form.get("from_name", "")
-    out["from_address"] = (form.get("from_address") or "").strip()
-    return out
-
 
 PROBE_DAY = {"start": "2026-01-01", "end": "2026-01-01"}  # any day: the answer is not used
 KEY_PROBES: tuple[tuple[Service, str, dict[str, str]], ...] = (
@@ -91,13 +45,9 @@ async def accepted_everywhere(client: Api, within: float = 15.0) -> bool:
     return True
 
 
-def origins_from_text(text: str) -> list[str]:
-    return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
-
-
 async def _page(
     request: Request,
-    client: Client,
+    client: Api,
     *,
     status_code: int = 200,
     errors: dict[str, list[str]] | None = None,
@@ -123,8 +73,8 @@ async def _page(
             origins_text if origins_text is not None else "\n".join(workspace["allowed_origins"])
         ),
         errors=errors or {},
-        timed_stages=TIMED_STAGES,
-        day_names=DAY_NAMES,
+        timed_stages=rules.TIMED_STAGES,
+        day_names=rules.DAY_NAMES,
     )
 
 
@@ -135,7 +85,7 @@ async def settings(request: Request, client: Client) -> Response:
 
 @router.post("/settings/scoring")
 async def save_scoring(request: Request, form: Form, client: Client) -> Response:
-    config = scoring_from_form(await client.get("scoring", "/v1/scoring/config"), form)
+    config = rules.scoring_from_form(await client.get("scoring", "/v1/scoring/config"), form)
     try:
         await client.call("scoring", "PUT", "/v1/scoring/config", json=config)
     except ApiError as exc:
@@ -151,7 +101,7 @@ async def save_scoring(request: Request, form: Form, client: Client) -> Response
 
 @router.post("/settings/nurture")
 async def save_nurture(request: Request, form: Form, client: Client) -> Response:
-    config = nurture_from_form(await client.get("nurture", "/v1/nurture/config"), form)
+    config = rules.nurture_from_form(await client.get("nurture", "/v1/nurture/config"), form)
     try:
         await client.call("nurture", "PUT", "/v1/nurture/config", json=config)
     except ApiError as exc:
@@ -173,13 +123,8 @@ async def suppress(request: Request, form: Form, client: Client) -> Response:
     except ApiError as exc:
         if exc.status != 422:
             raise
-        errors, general = field_errors(exc.detail)
-        return await _page(
-            request,
-            client,
-            status_code=FORM_AGAIN,
-            errors={"suppression." + k: v for k, v in errors.items()} | {"suppression": general},
-        )
+        errors = rules.suppression_errors(*field_errors(exc.detail))
+        return await _page(request, client, status_code=FORM_AGAIN, errors=errors)
     flash(request, f"{body['email'].strip().lower()} will get no more email.")
     return RedirectResponse("/settings#suppressions", 303)
 
@@ -200,24 +145,15 @@ async def unsuppress(request: Request, form: Form, client: Client) -> Response:
 @router.post("/settings/origins")
 async def save_origins(request: Request, form: Form, client: Client) -> Response:
     text = form.get("allowed_origins", "")
+    body = {"allowed_origins": rules.origins_from_text(text)}
     try:
-        await client.call(
-            "ingest",
-            "PUT",
-            "/v1/workspace/allowed-origins",
-            json={"allowed_origins": origins_from_text(text)},
-        )
+        await client.call("ingest", "PUT", "/v1/workspace/allowed-origins", json=body)
     except ApiError as exc:
         if exc.status != 422:
             raise
-        errors, general = field_errors(exc.detail)
-        messages = [m for ms in errors.values() for m in ms] + general
+        errors = {"allowed_origins": rules.all_messages(*field_errors(exc.detail))}
         return await _page(
-            request,
-            client,
-            status_code=FORM_AGAIN,
-            errors={"allowed_origins": messages},
-            origins_text=text,
+            request, client, status_code=FORM_AGAIN, errors=errors, origins_text=text
         )
     flash(request, "Allowed origins saved.")
     return RedirectResponse("/settings#keys", 303)
@@ -225,12 +161,12 @@ async def save_origins(request: Request, form: Form, client: Client) -> Response
 
 @router.post("/settings/keys/{kind}")
 async def rotate_key(request: Request, form: Form, client: Client, kind: str) -> Response:
-    if kind not in ("write", "api"):
+    if kind not in rules.KEY_KINDS:
         raise HTTPException(404, f"no key kind {kind!r}")
     rotated = await client.call("ingest", "POST", f"/v1/workspace/keys/{kind}/rotate")
     if kind == "api":
         # The old key is revoked: this session goes on with the new one, once every service
         # has heard of it (through Kafka, within seconds), so the next page does not fail.
         request.session["api_key"] = rotated["key"]
-        await accepted_everywhere(Api(client.http, client.settings, rotated["key"]))
+        await accepted_everywhere(client.with_key(rotated["key"]))
     return render(request, "key_rotated.html", kind=kind, key=rotated["key"])

@@ -3,51 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import ImmutableMultiDict
 
-from services.console import sequence_form
-from services.console.client import Api, ApiError
-from services.console.validation import field_errors
-from services.console.web import FORM_AGAIN, api, checked_form, flash, render
+from services.console.adapters.client import ApiError
+from services.console.api.deps import Client, Form
+from services.console.api.web import FORM_AGAIN, flash, render
+from services.console.domain import sequence_form
+from services.console.domain.forms import FormValues
+from services.console.domain.sequences import (
+    ACTIONS,
+    EDITOR_STAGES,
+    TRIGGER_EVENT_TYPES,
+    first_template,
+    headline,
+)
+from services.console.domain.validation import field_errors
 
 router = APIRouter()
-Client = Annotated[Api, Depends(api)]
-Form = Annotated[ImmutableMultiDict[str, str], Depends(checked_form)]
-ACTIONS = {"activate": "activated", "pause": "paused", "resume": "resumed", "archive": "archived"}
-STAGES = ["subscriber", "lead", "mql", "sql", "opportunity", "customer", "recycled", "disqualified"]
-EVENT_TYPES = [
-    "track",
-    "page",
-    "screen",
-    "identify",
-    "group",
-    "alias",
-    "email.sent",
-    "email.opened",
-    "email.clicked",
-    "email.bounced",
-    "email.unsubscribed",
-]
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
-def headline(results: dict[str, Any]) -> dict[str, Any]:
-    """A sequence's figures over all steps and variants: sent, open and click rates, goals."""
-    steps = results.get("steps", [])
-    sent = sum(int(s["sent"]) for s in steps)
-    return {
-        **results.get("enrollments", {}),
-        "sent": sent,
-        "open_rate": _rate(sum(int(s["opened"]) for s in steps), sent),
-        "click_rate": _rate(sum(int(s["clicked"]) for s in steps), sent),
-    }
 
 
 @router.get("/sequences")
@@ -89,8 +64,8 @@ async def _editor(
         general=general or [],
         focus=focus,
         results=results,
-        stages=STAGES,
-        event_types=EVENT_TYPES,
+        stages=EDITOR_STAGES,
+        event_types=TRIGGER_EVENT_TYPES,
         condition_kind=sequence_form.condition_kind,
         describe=sequence_form.describe_step,
     )
@@ -98,11 +73,9 @@ async def _editor(
 
 @router.get("/sequences/new")
 async def new_sequence(request: Request, client: Client) -> Response:
-    templates = await client.get("nurture", "/v1/templates")
-    first = templates[0]["id"] if templates else ""
-    return await _editor(
-        request, client, sequence=None, name="", definition=sequence_form.blank_definition(first)
-    )
+    first = first_template(await client.get("nurture", "/v1/templates"))
+    definition = sequence_form.blank_definition(first)
+    return await _editor(request, client, sequence=None, name="", definition=definition)
 
 
 @router.get("/sequences/{sequence_id}")
@@ -113,38 +86,38 @@ async def edit_sequence(request: Request, client: Client, sequence_id: str) -> R
     )
 
 
-async def _save(
-    request: Request, client: Client, form: ImmutableMultiDict[str, str], sequence_id: str | None
+async def _edit(
+    request: Request, client: Client, op: str, sequence: dict[str, Any] | None, form: FormValues
 ) -> Response:
+    """An editor action (add, move, split a step...): the changed form again, nothing saved."""
     name, definition = sequence_form.from_form(form)
+    first = first_template(await client.get("nurture", "/v1/templates"))
+    try:
+        changed = sequence_form.apply_op(definition, op, first)
+    except sequence_form.BadOp as exc:
+        raise HTTPException(400, str(exc)) from None
+    focus = sequence_form.focus_after(op, changed)
+    return await _editor(
+        request, client, sequence=sequence, name=name, definition=changed, focus=focus
+    )
+
+
+async def _store(client: Client, sequence_id: str | None, body: dict[str, Any]) -> Any:
+    if sequence_id is None:
+        return await client.call("nurture", "POST", "/v1/sequences", json=body)
+    return await client.call("nurture", "PUT", f"/v1/sequences/{sequence_id}", json=body)
+
+
+async def _save(
+    request: Request, client: Client, form: FormValues, sequence_id: str | None
+) -> Response:
     sequence = await client.get("nurture", f"/v1/sequences/{sequence_id}") if sequence_id else None
     op = form.get("op", "save")
     if op != "save":
-        # An editor action: show the changed form, save nothing.
-        templates = await client.get("nurture", "/v1/templates")
-        first = templates[0]["id"] if templates else ""
-        try:
-            changed = sequence_form.apply_op(definition, op, first)
-        except sequence_form.BadOp as exc:
-            raise HTTPException(400, str(exc)) from None
-        focus = f"step-{len(changed['steps']) - 1}" if op.startswith("add:") else None
-        return await _editor(
-            request, client, sequence=sequence, name=name, definition=changed, focus=focus
-        )
+        return await _edit(request, client, op, sequence, form)
+    name, definition = sequence_form.from_form(form)
     try:
-        if sequence_id is None:
-            saved = await client.call(
-                "nurture", "POST", "/v1/sequences", json={"name": name, "definition": definition}
-            )
-            flash(request, "Sequence created (a draft: activate it to start enrolling leads).")
-        else:
-            saved = await client.call(
-                "nurture",
-                "PUT",
-                f"/v1/sequences/{sequence_id}",
-                json={"name": name, "definition": definition},
-            )
-            flash(request, f"Saved as version {saved['current_version']}.")
+        saved = await _store(client, sequence_id, {"name": name, "definition": definition})
     except ApiError as exc:
         if exc.status not in (409, 422):  # 409: e.g. an archived sequence cannot change
             raise
@@ -159,6 +132,10 @@ async def _save(
             general=general or ["Some fields need attention: see the messages below."],
             status_code=FORM_AGAIN,
         )
+    if sequence_id is None:
+        flash(request, "Sequence created (a draft: activate it to start enrolling leads).")
+    else:
+        flash(request, f"Saved as version {saved['current_version']}.")
     return RedirectResponse(f"/sequences/{saved['id']}", 303)
 
 

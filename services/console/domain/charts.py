@@ -32,6 +32,11 @@ def _svg(key: str, height: int, title: str, desc: str, body: list[str]) -> Marku
     )
 
 
+def _muted(text: str) -> str:
+    """A chart's only line when there is nothing to draw."""
+    return f'<text class="value muted" x="0" y="{BAR * 0.68:.0f}">{escape(text)}</text>'
+
+
 def funnel(
     rows: Sequence[Mapping[str, Any]], drop_off: Mapping[str, Any] | None, key: str = "funnel"
 ) -> Markup:
@@ -116,28 +121,65 @@ def _shade(share: float) -> str:
     return f"{0.06 + 0.94 * max(0.0, min(1.0, share)):.2f}"
 
 
+def _cohort_cells(
+    cohort: str,
+    cells: Mapping[int, Mapping[str, Any]],
+    stage: str,
+    geometry: tuple[int, float, int, int],
+) -> list[str]:
+    """A cohort's row of the heat map: its label, then a shaded cell per age."""
+    label, cell, y, row_h = geometry
+    leads = int(next(iter(cells.values()))["leads"])
+    body = [
+        f'<text class="label" x="{label - 8}" y="{y + row_h * 0.64:.0f}" text-anchor="end">'
+        f"{escape(cohort)} · {leads} lead{'s' if leads != 1 else ''}</text>"
+    ]
+    for age, row in sorted(cells.items()):
+        share = row.get(f"share_{stage}")
+        value = float(share) if share is not None else 0.0
+        x = label + age * cell
+        dark = " on-dark" if value >= 0.5 else ""
+        reached = row.get(f"reached_{stage}", 0)
+        body.append(
+            f"<g><title>{escape(cohort)}, age {age}: {_pct(share)} reached {escape(stage)}"
+            f" ({reached} of {leads})</title>"
+            f'<rect class="cell" x="{x + 1:.1f}" y="{y + 1}" width="{cell - 2:.1f}"'
+            f' height="{row_h - 2}" fill-opacity="{_shade(value)}"/>'
+        )
+        if cell >= 38:
+            body.append(
+                f'<text class="cell-text{dark}" x="{x + cell / 2:.1f}"'
+                f' y="{y + row_h * 0.64:.0f}" text-anchor="middle">{_pct(share)}</text>'
+            )
+        body.append("</g>")
+    return body
+
+
+def _shade_legend(label: int, y: int) -> list[str]:
+    body = [f'<text class="axis" x="{label - 8}" y="{y + 14}" text-anchor="end">share</text>']
+    for j, share in enumerate((0.0, 0.25, 0.5, 0.75, 1.0)):
+        x = label + j * 56
+        body.append(
+            f'<rect class="cell" x="{x}" y="{y}" width="20" height="18"'
+            f' fill-opacity="{_shade(share)}"/>'
+            f'<text class="axis" x="{x + 24}" y="{y + 14}">{_pct(share)}</text>'
+        )
+    return body
+
+
 def cohorts(
     rows: Sequence[Mapping[str, Any]], stage: str, unit: str, key: str = "cohorts"
 ) -> Markup:
     """A heat map: one row per cohort, one column per age (weeks or months since the
     cohort's first day); each cell's shade is the share of the cohort that had reached
     `stage` by that age. Each cell has its own <title>; the table beside it has every figure."""
-    share_key = f"share_{stage}"
     by_cohort: dict[str, dict[int, Mapping[str, Any]]] = {}
     for row in rows:
         by_cohort.setdefault(str(row["cohort"]), {})[int(row["age"])] = row
     title = f"Cohorts: share of each {unit}'s leads that reached {stage}, by age in {unit}s"
     if not by_cohort:
-        return _svg(
-            key,
-            BAR,
-            title,
-            "No cohorts in this period.",
-            [
-                f'<text class="value muted" x="0" y="{BAR * 0.68:.0f}">'
-                "No cohorts in this period.</text>"
-            ],
-        )
+        empty = "No cohorts in this period."
+        return _svg(key, BAR, title, empty, [_muted(empty)])
     ages = max(max(c) for c in by_cohort.values()) + 1
     label, head, row_h = 190, 26, 28
     cell = min(60.0, (WIDTH - label) / ages)
@@ -154,43 +196,13 @@ def cohorts(
     summary = []
     for i, cohort in enumerate(sorted(by_cohort)):
         cells = by_cohort[cohort]
-        y = head + i * row_h
-        leads = int(next(iter(cells.values()))["leads"])
-        body.append(
-            f'<text class="label" x="{label - 8}" y="{y + row_h * 0.64:.0f}" text-anchor="end">'
-            f"{escape(cohort)} · {leads} lead{'s' if leads != 1 else ''}</text>"
-        )
-        for age, row in sorted(cells.items()):
-            share = row.get(share_key)
-            value = float(share) if share is not None else 0.0
-            x = label + age * cell
-            dark = " on-dark" if value >= 0.5 else ""
-            reached = row.get(f"reached_{stage}", 0)
-            body.append(
-                f"<g><title>{escape(cohort)}, age {age}: {_pct(share)} reached {escape(stage)}"
-                f" ({reached} of {leads})</title>"
-                f'<rect class="cell" x="{x + 1:.1f}" y="{y + 1}" width="{cell - 2:.1f}"'
-                f' height="{row_h - 2}" fill-opacity="{_shade(value)}"/>'
-            )
-            if cell >= 38:
-                body.append(
-                    f'<text class="cell-text{dark}" x="{x + cell / 2:.1f}"'
-                    f' y="{y + row_h * 0.64:.0f}" text-anchor="middle">{_pct(share)}</text>'
-                )
-            body.append("</g>")
-        last = max(cells)
+        body += _cohort_cells(cohort, cells, stage, (label, cell, head + i * row_h, row_h))
+        last, leads = max(cells), int(next(iter(cells.values()))["leads"])
         summary.append(
-            f"{cohort} ({leads} leads): {_pct(cells[last].get(share_key))} by age {last}"
+            f"{cohort} ({leads} leads): {_pct(cells[last].get(f'share_{stage}'))} by age {last}"
         )
     y = head + len(by_cohort) * row_h + 10
-    body.append(f'<text class="axis" x="{label - 8}" y="{y + 14}" text-anchor="end">share</text>')
-    for j, share in enumerate((0.0, 0.25, 0.5, 0.75, 1.0)):
-        x = label + j * 56
-        body.append(
-            f'<rect class="cell" x="{x}" y="{y}" width="20" height="18"'
-            f' fill-opacity="{_shade(share)}"/>'
-            f'<text class="axis" x="{x + 24}" y="{y + 14}">{_pct(share)}</text>'
-        )
+    body += _shade_legend(label, y)
     return _svg(key, y + 24, title, "; ".join(summary), body)
 
 
@@ -264,11 +276,7 @@ def grouped_bars(
 
     if not rows:
         return _svg(
-            key,
-            BAR,
-            title,
-            "Nothing to show in this period.",
-            [f'<text class="value muted" x="0" y="{BAR * 0.68:.0f}">Nothing to show.</text>'],
+            key, BAR, title, "Nothing to show in this period.", [_muted("Nothing to show.")]
         )
     top = max((float(r.get(f) or 0) for r in rows for f, _ in series), default=0) or 1
     name_w, thin = 170, 14
@@ -311,11 +319,7 @@ def daily_columns(
     second as a dark one in front of it, on one scale; dates under every seventh day."""
     if not days:
         return _svg(
-            key,
-            BAR,
-            title,
-            "Nothing to show in this period.",
-            [f'<text class="value muted" x="0" y="{BAR * 0.68:.0f}">Nothing to show.</text>'],
+            key, BAR, title, "Nothing to show in this period.", [_muted("Nothing to show.")]
         )
     top = max(max(a, b) for _, a, b in days) or 1
     left, plot, base = 40, 200, 230

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from playwright.async_api import Browser, BrowserContext
 
-from tests.integration.ingest_server import IngestServer, four_services, free_port
+from shared.net import free_port
+from tests.integration.ingest_server import IngestServer, four_services
 from tests.integration.smtp_support import Recorder
 from tests.integration.support import ROOT, terminate, wait_for
 

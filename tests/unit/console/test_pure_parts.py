@@ -14,7 +14,7 @@ from services.console.sequence_pages import headline
 from services.console.settings_pages import nurture_from_form, origins_from_text, scoring_from_form
 from services.console.template_pages import template_errors
 from services.console.timeline import describe
-from services.ingest.workspace_api import normalize_origin
+from services.ingest.domain.workspaces import normalize_origin
 from services.nurture.config import NurtureConfig
 from services.scoring.config import ScoringConfig
 

@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from services.scoring import registry
 from services.scoring.settings import ScoringSettings
-from services.scoring.simulate import simulate
 from shared.db import create_engine, create_session_factory
+from tools.simulation.simulate import simulate
 
 app = typer.Typer(help="Conversion models.", no_args_is_help=True)
 T = TypeVar("T")

@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 import httpx
 from playwright.async_api import Browser, BrowserContext
 
+from shared.net import free_port
 from tests.e2e.test_ingest_to_scoring import keen_buyer_batch
-from tests.integration.ingest_server import IngestServer, four_services, free_port
+from tests.integration.ingest_server import IngestServer, four_services
 from tests.integration.smtp_support import Recorder
 from tests.integration.support import ROOT, terminate, wait_for
 

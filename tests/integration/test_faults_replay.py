@@ -34,7 +34,6 @@ from services.reporting.settings import ReportingSettings
 from services.scoring import handlers
 from services.scoring import models as scoring_models
 from services.scoring.live_models import LiveModels
-from services.scoring.simulate import simulate
 from shared.bus import (
     ConsumerRunner,
     DeadLetterSink,
@@ -49,6 +48,7 @@ from tests.integration.ingest_server import SECRET, ingest_server
 from tests.integration.scoring_support import state
 from tests.integration.support import read_topic, wait_for
 from tests.integration.test_nurture_enrollment import DEFINITION
+from tools.simulation.simulate import simulate
 
 END = datetime(2026, 4, 1, tzinfo=UTC)
 SCHEDULE_AT = END + timedelta(days=1)  # when both runs schedule the sequences' emails

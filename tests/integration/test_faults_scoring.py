@@ -31,11 +31,11 @@ from aiokafka import TopicPartition
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.segment import envelopes_of
+from services.ingest.domain.envelopes import envelopes_of
 from services.scoring import models
-from services.scoring.simulate import simulate
 from shared.bus import KafkaPublisher, create_producer, publish
 from shared.events import Envelope, Topics, decode
+from shared.net import free_port
 from tests.integration.fault_support import (
     Size,
     committed,
@@ -45,7 +45,6 @@ from tests.integration.fault_support import (
     server,
     sizes,
 )
-from tests.integration.ingest_server import free_port
 from tests.integration.scoring_support import consume_all, state
 from tests.integration.support import (
     ROOT,
@@ -55,6 +54,7 @@ from tests.integration.support import (
     wait_exit,
     wait_for,
 )
+from tools.simulation.simulate import simulate
 
 SCORING = "tests.integration.procs.scoring"
 EVENTS_PER_PERSON = 14  # fewer than simulate()'s journeys average, so there are enough

@@ -154,8 +154,8 @@ async def test_a_segment_sdk_pointed_at_leadflow_works_unchanged(bootstrap: str)
 
 
 async def test_simulated_traffic_goes_through_ingest_untouched(bootstrap: str) -> None:
-    from services.scoring.simulate import simulate
-    from services.scoring.traffic import send_to_ingest
+    from tools.simulation.simulate import simulate
+    from tools.simulation.traffic import send_to_ingest
 
     async with ingest_server() as server:
         ws = server.create_workspace()

@@ -10,7 +10,7 @@ from services.scoring.explain import group_of, words
 from services.scoring.features import Vector
 from services.scoring.live_models import default_bundle
 from services.scoring.scorer import ModelBundle, factors, score_many
-from services.scoring.simulate import simulate
+from tools.simulation.simulate import simulate
 
 
 @pytest.fixture(scope="module")

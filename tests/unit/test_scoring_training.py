@@ -8,7 +8,7 @@ import pytest
 
 from services.scoring import training
 from services.scoring.scorer import factors, score_many
-from services.scoring.simulate import simulate
+from tools.simulation.simulate import simulate
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 

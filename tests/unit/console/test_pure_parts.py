@@ -18,7 +18,7 @@ from services.console.domain.settings_form import (
 )
 from services.console.domain.templates import template_errors
 from services.console.domain.timeline import describe
-from services.ingest.workspace_api import normalize_origin
+from services.ingest.domain.workspaces import normalize_origin
 from services.nurture.config import NurtureConfig
 from services.scoring.config import ScoringConfig
 

@@ -8,6 +8,8 @@ longer works (the database was wiped), a new workspace is created.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,8 +17,9 @@ from typing import Any
 
 import httpx
 
-from services.ingest import workspaces as ws
-from services.ingest.cli import run_change
+# The `leadflow` command of this installation (services/cli.py, the console script's target),
+# run as a subprocess: the demo uses ingest's CLI as an operator would, not its internals.
+LEADFLOW = (sys.executable, "-m", "services.cli")
 
 
 @dataclass(frozen=True)
@@ -129,18 +132,8 @@ def ensure(state: Path, urls: Urls, *, wait_seconds: float = 60) -> tuple[Demo, 
     found = Demo.load(state)
     if found is not None and _works(urls.scoring, found.api_key):
         return found, False
-    issued = run_change(
-        lambda uow, topics: ws.create(
-            uow,
-            topics,
-            name="Demo (Northwind)",
-            allowed_origins=_origins(urls.site),
-            truncate_ip=False,
-        )
-    )
-    assert issued.write_key is not None
-    assert issued.api_key is not None
-    auth = {"Authorization": f"Bearer {issued.api_key}"}
+    issued = create_workspace("Demo (Northwind)", _origins(urls.site))
+    auth = {"Authorization": f"Bearer {issued['api_key']}"}
     with httpx.Client(base_url=urls.scoring, headers=auth, timeout=10) as scoring:
         _wait_known(scoring, "/v1/scoring/config", wait_seconds)
         _ok(scoring.put("/v1/scoring/config", json={"thresholds": DEMO_THRESHOLDS}))
@@ -153,9 +146,27 @@ def ensure(state: Path, urls: Urls, *, wait_seconds: float = 60) -> tuple[Demo, 
         }
         seq_id = _ok(nurture.post("/v1/sequences", json=sequence(ids)))["id"]
         _ok(nurture.post(f"/v1/sequences/{seq_id}/activate"))
-    demo = Demo(issued.workspace.id, issued.write_key, issued.api_key, seq_id)
+    demo = Demo(issued["id"], issued["write_key"], issued["api_key"], seq_id)
     demo.save(state)
     return demo, True
+
+
+def create_workspace(name: str, origins: list[str]) -> dict[str, str]:
+    """`leadflow workspace create --json`: the new workspace's id and its two keys. Its
+    warnings and errors go to this process's stderr, as when run in the same process."""
+    args = [*LEADFLOW, "workspace", "create", name, "--json"]
+    args += [option for origin in origins for option in ("--allowed-origin", origin)]
+    done = subprocess.run(args, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SetupFailed(f"leadflow workspace create: exit {done.returncode} (see above)")
+    try:
+        created = json.loads(done.stdout)
+        keys = {field: created[field] for field in ("id", "write_key", "api_key")}
+    except (ValueError, KeyError, TypeError):
+        keys = {}
+    if not keys or not all(isinstance(v, str) for v in keys.values()):
+        raise SetupFailed(f"leadflow workspace create printed {done.stdout!r}")
+    return keys
 
 
 def _origins(site: str) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiokafka.errors import KafkaError
 
-from services.ingest.segment import Problem
+from services.ingest.domain.messages import Problem
 from shared.bus import DeadLetter, DeadLetterSink, Publisher
 from shared.bus.producer import send_all
 from shared.events.codec import Record

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from services.demo import setup, traffic
+from tools.demo import setup, traffic
 
 app = typer.Typer(help="The demo: workspace, web site, simulated traffic.", no_args_is_help=True)
 StateFile = Annotated[
@@ -71,7 +71,7 @@ def site(
     """Serve the demo web site (the tracker embedded, with the demo's write key)."""
     import uvicorn
 
-    from services.demo.site import create_site
+    from tools.demo.site import create_site
 
     demo = _load(state or _state_default())
     app_ = create_site(ingest or _urls("").ingest, demo.write_key)

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from services.scoring.simulate import fit_of, simulate, true_propensity
+from tools.simulation.simulate import fit_of, simulate, true_propensity
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""HTTP routes of the ingest service: Segment's Tracking API, CORS, the tracker script."""
+"""Segment's Tracking API (/v1/track, /v1/batch, ...), its CORS preflight, the tracker script."""
 
 from __future__ import annotations
 
@@ -11,50 +11,20 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from services.ingest import segment
-from services.ingest.auth import AuthError, authenticate
-from services.ingest.body import BodyError, parse_json, read_limited
-from services.ingest.publishing import Unavailable
-from services.ingest.state import IngestState
+from services.ingest.adapters.publishing import Unavailable
+from services.ingest.api.deps import IngestState, State, authenticate, ingest_state
+from services.ingest.api.schemas import BATCH_SCHEMA, MESSAGE_SCHEMA
+from services.ingest.domain import envelopes
+from services.ingest.domain.auth import AuthError
+from services.ingest.domain.body import BodyError, parse_json, read_limited
+from services.ingest.domain.limits import TooLarge
+from services.ingest.domain.messages import TYPES
 from shared.events import utcnow
 from shared.http_metrics import record
+from shared.workspaces import WorkspaceInfo
 
 router = APIRouter()
 log = logging.getLogger(__name__)
-
-_ID = {"type": ["string", "integer", "null"]}
-_TEXT = {"type": ["string", "null"]}
-_OBJECT = {"type": ["object", "null"]}
-# What `segment.check` accepts, field by field (null counts as absent), so that schemathesis'
-# invalid examples are exactly the ones ingest answers 400.
-MESSAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "A message of Segment's HTTP Tracking API "
-    "(https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/). "
-    "userId or anonymousId is required; track needs `event`, alias `previousId`, group `groupId`.",
-    "properties": {
-        **{name: _ID for name in segment.ID_FIELDS},
-        **{name: _TEXT for name in segment.STRING_FIELDS},
-        "timestamp": {**_TEXT, "format": "date-time"},
-        "sentAt": {**_TEXT, "format": "date-time"},
-        **{name: _OBJECT for name in segment.OBJECT_FIELDS},
-    },
-    "anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}],
-}
-BATCH_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "batch": {
-            "type": "array",
-            "description": "messages as for /v1/track etc., each with its `type`; each is "
-            "checked on its own and an invalid one is listed under `rejected`",
-            "items": {},
-        },
-        "sentAt": {**_TEXT, "format": "date-time"},
-        "writeKey": _TEXT,
-    },
-    "required": ["batch"],
-}
 
 
 def _json(
@@ -78,16 +48,14 @@ def _error(
     return _json(status, {"success": False, "error": message, **extra}, origin, headers)
 
 
-async def ingest(request: Request, kind: str | None) -> Response:
-    """One message (kind given) or a batch (kind None): validate, publish, answer."""
-    state: IngestState = request.app.state.ingest
-    settings = state.settings
-    origin = request.headers.get("origin")
-    received_at = utcnow()
+async def _authenticated_body(
+    request: Request, state: IngestState, origin: str | None
+) -> tuple[Any, WorkspaceInfo] | Response:
+    """The parsed body and the sending workspace, or the error answer."""
     try:
         encoding = request.headers.get("content-encoding", "")
         body = parse_json(
-            await read_limited(request.stream(), encoding, settings.max_request_bytes)
+            await read_limited(request.stream(), encoding, state.settings.max_request_bytes)
         )
         workspace = authenticate(request.headers.get("authorization"), body, state.directory)
     except (BodyError, AuthError) as exc:
@@ -97,34 +65,18 @@ async def ingest(request: Request, kind: str | None) -> Response:
         # The client went away mid-body (e.g. a Content-Length longer than what it sent):
         # nothing was accepted; a 4xx in the metrics, not a server error.
         return _error(400, "the connection closed before the whole body arrived", origin)
-    if not workspace.origin_allowed(origin):
-        return _error(403, f"origin {origin} is not allowed to send to this workspace", None)
+    return body, workspace
 
-    context = segment.Request(received_at, ip=request.client.host if request.client else None)
-    erased = state.erased.check_for(workspace.id)
-    try:
-        if kind is None:
-            outcome = segment.batch(
-                body, workspace=workspace, request=context, limits=state.limits, erased=erased
-            )
-        else:
-            outcome = segment.single(
-                body,
-                kind=kind,
-                workspace=workspace,
-                request=context,
-                limits=state.limits,
-                erased=erased,
-            )
-    except segment.TooLarge as exc:
-        return _error(413, str(exc), origin)
-    rejected = [
-        {"index": i, "errors": [p.as_dict() for p in problems]}
-        for i, _, problems in outcome.rejected
-    ]
-    if kind is not None and rejected:
-        return _error(400, "invalid message", origin, errors=rejected[0]["errors"])
 
+async def _publish(
+    state: IngestState,
+    workspace: WorkspaceInfo,
+    outcome: envelopes.Outcome,
+    rejected: list[dict[str, Any]],
+    origin: str | None,
+) -> Response:
+    """Within the workspace's rate: the accepted events to Kafka, the rejected ones to the
+    dead-letter topic; answered once Kafka holds them."""
     retry_after = await state.retry_after_if_limited(workspace.id, len(outcome.accepted))
     if retry_after is not None:
         return _error(
@@ -138,7 +90,7 @@ async def ingest(request: Request, kind: str | None) -> Response:
         if outcome.rejected:
             await state.touchpoints.reject(workspace.id, outcome.rejected)
     except Unavailable:
-        retry = {"Retry-After": str(settings.retry_after_seconds)}
+        retry = {"Retry-After": str(state.settings.retry_after_seconds)}
         return _error(
             503, "event store unavailable, nothing was accepted: retry later", origin, headers=retry
         )
@@ -147,9 +99,47 @@ async def ingest(request: Request, kind: str | None) -> Response:
     return _json(200, {"success": True, **({"rejected": rejected} if rejected else {})}, origin)
 
 
+async def ingest(request: Request, kind: str | None, state: IngestState) -> Response:
+    """One message (kind given) or a batch (kind None): validate, publish, answer."""
+    origin = request.headers.get("origin")
+    received_at = utcnow()
+    read = await _authenticated_body(request, state, origin)
+    if isinstance(read, Response):
+        return read
+    body, workspace = read
+    if not workspace.origin_allowed(origin):
+        return _error(403, f"origin {origin} is not allowed to send to this workspace", None)
+
+    context = envelopes.Request(received_at, ip=request.client.host if request.client else None)
+    erased = state.erased.check_for(workspace.id)
+    try:
+        if kind is None:
+            outcome = envelopes.batch(
+                body, workspace=workspace, request=context, limits=state.limits, erased=erased
+            )
+        else:
+            outcome = envelopes.single(
+                body,
+                kind=kind,
+                workspace=workspace,
+                request=context,
+                limits=state.limits,
+                erased=erased,
+            )
+    except TooLarge as exc:
+        return _error(413, str(exc), origin)
+    rejected = [
+        {"index": i, "errors": [p.as_dict() for p in problems]}
+        for i, _, problems in outcome.rejected
+    ]
+    if kind is not None and rejected:
+        return _error(400, "invalid message", origin, errors=rejected[0]["errors"])
+    return await _publish(state, workspace, outcome, rejected, origin)
+
+
 def _add_message_route(kind: str) -> None:
-    async def endpoint(request: Request) -> Response:
-        return await ingest(request, kind)
+    async def endpoint(request: Request, state: State) -> Response:
+        return await ingest(request, kind, state)
 
     endpoint.__name__ = f"ingest_{kind}"
     router.add_api_route(
@@ -169,7 +159,7 @@ def _add_message_route(kind: str) -> None:
     )
 
 
-for _kind in segment.TYPES:
+for _kind in TYPES:
     _add_message_route(_kind)
 
 
@@ -181,7 +171,7 @@ class FastPath:
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.kinds: dict[str, str | None] = {f"/v1/{kind}": kind for kind in segment.TYPES}
+        self.kinds: dict[str, str | None] = {f"/v1/{kind}": kind for kind in TYPES}
         self.kinds["/v1/batch"] = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -190,9 +180,10 @@ class FastPath:
             await self.app(scope, receive, send)
             return
         start = perf_counter()
-        scope["app"] = self.app  # what Starlette would set: handlers read app.state
+        scope["app"] = self.app  # what Starlette would set: the state is found through it
         try:
-            response = await ingest(Request(scope, receive), self.kinds[path])
+            request = Request(scope, receive)
+            response = await ingest(request, self.kinds[path], ingest_state(request))
         except Exception:
             log.exception("ingest request failed")
             response = _error(500, "internal error", None)
@@ -210,8 +201,8 @@ class FastPath:
         "requestBody": {"required": True, "content": {"application/json": {"schema": BATCH_SCHEMA}}}
     },
 )
-async def ingest_batch(request: Request) -> Response:
-    return await ingest(request, None)
+async def ingest_batch(request: Request, state: State) -> Response:
+    return await ingest(request, None, state)
 
 
 @router.options("/v1/{path:path}", include_in_schema=False)
@@ -240,8 +231,7 @@ async def preflight(request: Request) -> Response:
     response_class=Response,
     responses={200: {"content": {"application/javascript": {"schema": {"type": "string"}}}}},
 )
-async def tracker_js(request: Request) -> Response:
-    state: IngestState = request.app.state.ingest
+async def tracker_js(state: State) -> Response:
     return Response(
         state.tracker_js,
         media_type="application/javascript",

@@ -6,8 +6,8 @@ import aiosmtplib
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
-from services.mailbox import Keeper, page
-from tests.integration.ingest_server import free_port
+from shared.net import free_port
+from tools.mailbox import Keeper, page
 
 
 def test_the_local_mailbox_keeps_mail_as_eml_and_lists_it(tmp_path: Path) -> None:

@@ -2,43 +2,28 @@
 
 Every change is published (via the outbox) as the workspace's whole state on the compacted
 workspaces topic, with key hashes only; every service caches that (shared/workspaces.py).
+The functions take the caller's unit of work and never commit.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.models import audit_log, workspace_keys, workspaces
+from services.ingest.domain.workspaces import (
+    IssuedKeys,
+    Workspace,
+    WorkspaceNotFound,
+    changes,
+    shown,
+    state_event,
+)
+from services.ingest.store.tables import audit_log, workspace_keys, workspaces
 from shared.db import UnitOfWork, audit
-from shared.events import Envelope, Topics, utcnow
+from shared.events import Topics, utcnow
 from shared.workspaces import KeyKind, hash_key, new_key
-
-
-class WorkspaceNotFound(LookupError):
-    pass
-
-
-@dataclass
-class Workspace:
-    id: str
-    name: str
-    allowed_origins: list[str]
-    truncate_ip: bool
-    created_at: datetime
-    key_prefixes: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class IssuedKeys:
-    """Plain keys, shown once when created or rotated; only their hashes are stored."""
-
-    workspace: Workspace
-    write_key: str | None = None
-    api_key: str | None = None
 
 
 async def create(
@@ -56,8 +41,8 @@ async def create(
             id=ws_id, name=name, allowed_origins=allowed_origins, truncate_ip=truncate_ip
         )
     )
-    write_key = await _add_key(uow, ws_id, "write")
-    api_key = await _add_key(uow, ws_id, "api")
+    write_key = await _add_key(uow.session, ws_id, "write")
+    api_key = await _add_key(uow.session, ws_id, "api")
     workspace = await _publish(uow, topics, ws_id)
     await audit.record(
         uow.session,
@@ -65,7 +50,7 @@ async def create(
         ws_id,
         "workspace.created",
         actor,
-        keys=[write_key[:7] + "…", api_key[:7] + "…"],
+        keys=[shown(write_key), shown(api_key)],
     )
     return IssuedKeys(workspace, write_key=write_key, api_key=api_key)
 
@@ -74,7 +59,7 @@ async def rotate_key(
     uow: UnitOfWork, topics: Topics, ws_id: str, kind: KeyKind, *, actor: str = "cli"
 ) -> IssuedKeys:
     """Revoke the workspace's key of that kind at once and issue a new one."""
-    await _get(uow, ws_id)
+    await get(uow.session, ws_id)
     await uow.session.execute(
         update(workspace_keys)
         .where(
@@ -84,10 +69,10 @@ async def rotate_key(
         )
         .values(revoked_at=func.now())
     )
-    key = await _add_key(uow, ws_id, kind)
+    key = await _add_key(uow.session, ws_id, kind)
     workspace = await _publish(uow, topics, ws_id)
     await audit.record(
-        uow.session, audit_log, ws_id, "key.rotated", actor, kind=kind, new=key[:7] + "…"
+        uow.session, audit_log, ws_id, "key.rotated", actor, kind=kind, new=shown(key)
     )
     return IssuedKeys(workspace, **{f"{kind}_key": key})
 
@@ -102,16 +87,8 @@ async def change(
     truncate_ip: bool | None = None,
     actor: str = "cli",
 ) -> Workspace:
-    await _get(uow, ws_id)
-    values = {
-        k: v
-        for k, v in {
-            "name": name,
-            "allowed_origins": allowed_origins,
-            "truncate_ip": truncate_ip,
-        }.items()
-        if v is not None
-    }
+    await get(uow.session, ws_id)
+    values = changes(name=name, allowed_origins=allowed_origins, truncate_ip=truncate_ip)
     if values:
         await uow.session.execute(
             update(workspaces).where(workspaces.c.id == ws_id).values(**values)
@@ -120,34 +97,13 @@ async def change(
     return await _publish(uow, topics, ws_id)
 
 
-async def get(uow: UnitOfWork, ws_id: str) -> Workspace:
+async def get(session: AsyncSession, ws_id: str) -> Workspace:
     """One workspace as stored (raises WorkspaceNotFound)."""
-    return await _get(uow, ws_id)
-
-
-async def list_all(uow: UnitOfWork) -> list[Workspace]:
-    rows = (
-        await uow.session.execute(select(workspaces.c.id).order_by(workspaces.c.created_at))
-    ).scalars()
-    return [await _get(uow, ws_id) for ws_id in rows]
-
-
-async def _add_key(uow: UnitOfWork, ws_id: str, kind: KeyKind) -> str:
-    key = new_key(kind)
-    await uow.session.execute(
-        insert(workspace_keys).values(
-            hash=hash_key(key), workspace_id=ws_id, kind=kind, prefix=key[:7]
-        )
-    )
-    return key
-
-
-async def _get(uow: UnitOfWork, ws_id: str) -> Workspace:
-    row = (await uow.session.execute(select(workspaces).where(workspaces.c.id == ws_id))).first()
+    row = (await session.execute(select(workspaces).where(workspaces.c.id == ws_id))).first()
     if row is None:
         raise WorkspaceNotFound(ws_id)
     keys = (
-        await uow.session.execute(
+        await session.execute(
             select(workspace_keys.c.kind, workspace_keys.c.prefix).where(
                 workspace_keys.c.workspace_id == ws_id, workspace_keys.c.revoked_at.is_(None)
             )
@@ -163,9 +119,26 @@ async def _get(uow: UnitOfWork, ws_id: str) -> Workspace:
     )
 
 
+async def list_all(session: AsyncSession) -> list[Workspace]:
+    rows = (
+        await session.execute(select(workspaces.c.id).order_by(workspaces.c.created_at))
+    ).scalars()
+    return [await get(session, ws_id) for ws_id in rows]
+
+
+async def _add_key(session: AsyncSession, ws_id: str, kind: KeyKind) -> str:
+    key = new_key(kind)
+    await session.execute(
+        insert(workspace_keys).values(
+            hash=hash_key(key), workspace_id=ws_id, kind=kind, prefix=key[:7]
+        )
+    )
+    return key
+
+
 async def _publish(uow: UnitOfWork, topics: Topics, ws_id: str) -> Workspace:
     """Queue the workspace's whole current state for the compacted topic."""
-    workspace = await _get(uow, ws_id)
+    workspace = await get(uow.session, ws_id)
     active = (
         await uow.session.execute(
             select(workspace_keys.c.kind, workspace_keys.c.hash).where(
@@ -173,18 +146,6 @@ async def _publish(uow: UnitOfWork, topics: Topics, ws_id: str) -> Workspace:
             )
         )
     ).all()
-    event = Envelope(
-        type="workspace.changed",
-        workspace_id=ws_id,
-        lead_key=ws_id,
-        occurred_at=utcnow(),
-        payload={
-            "name": workspace.name,
-            "write_key_hashes": [k.hash for k in active if k.kind == "write"],
-            "api_key_hashes": [k.hash for k in active if k.kind == "api"],
-            "allowed_origins": workspace.allowed_origins,
-            "truncate_ip": workspace.truncate_ip,
-        },
-    )
+    event = state_event(workspace, [(k.kind, k.hash) for k in active], utcnow())
     await uow.emit(topics.workspaces, event)
     return workspace

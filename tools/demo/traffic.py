@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from services.demo.setup import Demo, Urls
-from services.scoring import simulate as simulation
-from services.scoring import traffic
+from tools.demo.setup import Demo, Urls
+from tools.simulation import simulate as simulation
+from tools.simulation import traffic
 
 
 def send(demo: Demo, urls: Urls, *, leads: int, days: int, seed: int) -> int:

@@ -40,9 +40,13 @@ class Envelope(BaseModel):
         """The payload as its type's model (`EVENT_TYPES[type]`): what handlers read, so a
         renamed field fails loudly instead of reading as None. Validated once, then kept;
         raises ValidationError or KeyError for an invalid payload or unknown type."""
-        if self._data is None:
-            self._data = EVENT_TYPES[self.type].model_validate(self.payload)
-        return self._data
+        # The private dict directly: `self._data` goes through BaseModel.__getattr__ (~3 us).
+        private = self.__pydantic_private__
+        assert private is not None
+        data: Payload | None = private.get("_data")
+        if data is None:
+            data = private["_data"] = EVENT_TYPES[self.type].model_validate(self.payload)
+        return data
 
     def data_as(self, model: builtins.type[P]) -> P:
         """`data`, checked to be `model` (a handler registered for the wrong type fails)."""

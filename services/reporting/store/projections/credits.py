@@ -20,16 +20,16 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import String
 
-from services.reporting.period import NO_TOUCH, NO_VALUE
+from services.reporting.domain.period import NO_TOUCH, NO_VALUE
+from services.reporting.domain.stages import CONVERSIONS
 
-STAGES = ("mql", "sql", "customer")
 _PENDING = "reporting_credit_refresh"
 
 
 def rebuild_sql(target: str) -> str:
     """SQL deleting and rebuilding the credit rows of the leads `target` selects
     (columns ws, lead_id)."""
-    stages = ", ".join(f"('{s}', l.{s}_at)" for s in STAGES)
+    stages = ", ".join(f"('{s}', l.{s}_at)" for s in CONVERSIONS)
     first = "CASE WHEN l.first_touch_at IS NULL THEN '{0}' ELSE coalesce(l.{1}, '{2}') END"
     return f"""
     WITH target AS MATERIALIZED (SELECT DISTINCT ws, lead_id FROM ({target}) x(ws, lead_id)),

@@ -1,4 +1,5 @@
-"""Which local day, week (from Monday) or month an instant falls in, cheaply in SQL.
+"""Which local day, week (from Monday) or month an instant falls in, cheaply in SQL (the
+buckets are worked out here; store/reports/bucket_sql.py writes the SQL that uses them).
 
 `date_trunc(unit, ts AT TIME ZONE tz)` per row (and `to_char` of it) costs more than the
 rest of a report over the ~50,000 leads of a month. So the local day, week or month starts
@@ -16,11 +17,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from services.reporting.domain.period import CohortUnit, Period
+
 Unit = Literal["day", "week", "month"]
 SPAN_BEFORE = timedelta(days=3 * 366)  # leads first seen earlier take the slow path
 SPAN_AFTER = timedelta(days=2 * 366)
 _NEAR = timedelta(hours=3)  # more than any DST shift
 _EMPTY = datetime(1970, 1, 1, tzinfo=UTC)
+VOLUME_SECONDS = 15 * 60  # touch volume is counted per 15 minutes: exact for every zone
+
+
+def volume_bucket(at: datetime) -> datetime:
+    """The 15-minute bucket (UTC) a moment falls in."""
+    seconds = int(at.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % VOLUME_SECONDS, UTC)
 
 
 def _first_day(day: date, unit: Unit) -> date:
@@ -99,49 +109,7 @@ class Buckets:
         }
 
 
-def number_sql(expr: str) -> str:
-    """The number of the bucket an instant falls in (0 on the slow path): see `label`."""
-    return f"CASE WHEN {_inside(expr)} THEN {_index(expr)} ELSE 0 END"
-
-
-def slow_label_sql(expr: str, unit: Unit) -> str:
-    """The label of an instant on the slow path (null on the fast one): see `label`."""
-    return f"CASE WHEN {_inside(expr)} THEN NULL ELSE {_slow_label(expr, unit)} END"
-
-
-def _slow_label(expr: str, unit: Unit) -> str:
-    return f"to_char(date_trunc('{unit}', {expr} AT TIME ZONE :tz), 'YYYY-MM-DD')"
-
-
-def _inside(expr: str) -> str:
-    return f"({expr} >= :cb_lo AND {expr} < :cb_hi)"
-
-
-def _index(expr: str) -> str:
-    return f"width_bucket({expr}, CAST(:cb_starts AS timestamptz[]))"
-
-
-def label_sql(expr: str, unit: Unit) -> str:
-    """The local date (YYYY-MM-DD) starting the day, week or month an instant falls in."""
-    return (
-        f"CASE WHEN {_inside(expr)} THEN (CAST(:cb_labels AS text[]))[{_index(expr)}]"
-        f" ELSE {_slow_label(expr, unit)} END"
-    )
-
-
-def age_sql(expr: str, first: str, unit: Unit) -> str:
-    """Whole local weeks or months from the start of `first`'s bucket to `expr`."""
-    local = f"({expr} AT TIME ZONE :tz)"
-    start = f"date_trunc('{unit}', {first} AT TIME ZONE :tz)"
-    if unit in ("day", "week"):
-        seconds = 86400 if unit == "day" else 604800
-        slow = f"floor(date_part('epoch', {local} - {start}) / {seconds})::int"
-    else:
-        slow = (
-            f"((date_part('year', {local}) - date_part('year', {start})) * 12"
-            f" + date_part('month', {local}) - date_part('month', {start}))::int"
-        )
-    return (
-        f"CASE WHEN {_inside(expr)} AND {_inside(first)}"
-        f" THEN {_index(expr)} - {_index(first)} ELSE {slow} END"
-    )
+def cohorts_of(period: Period, unit: CohortUnit) -> Buckets:
+    """The cohort buckets of the leads active in `period` (first seen before its end)."""
+    since = period.start - SPAN_BEFORE
+    return Buckets.spanning(period.zone, unit, since, period.end)

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting import credit_model
-from services.reporting.models import key_touches, lead_keys, leads
+from services.reporting.store.projections import credits
+from services.reporting.store.tables import key_touches, lead_keys, leads
 from shared.events import Envelope
+from shared.events.types import LeadErased
 
 _REFILE = text(
     """
@@ -24,16 +25,17 @@ _REFILE = text(
 )
 
 
-async def forget(session: AsyncSession, erased: Sequence[Envelope]) -> None:
+async def apply(session: AsyncSession, erased: Sequence[Envelope]) -> None:
+    """Forget the people of these lead.erased events (claimed in the inbox)."""
     for e in erased:
-        ws, lead_id = e.workspace_id, str(e.payload["lead_id"])
+        ws, lead_id = e.workspace_id, e.data_as(LeadErased).lead_id
         folded = await session.scalars(
             select(leads.c.lead_id).where(
                 leads.c.workspace_id == ws, leads.c.merged_into == lead_id
             )
         )
         ids = [lead_id, *folded]
-        credit_model.mark_leads(session, [(ws, i) for i in ids])
+        credits.mark_leads(session, [(ws, i) for i in ids])
         personal = list(
             await session.scalars(
                 select(lead_keys.c.key).where(

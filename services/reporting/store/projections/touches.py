@@ -6,33 +6,27 @@ and clicks on their send."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting import credit_model, email_model
-from services.reporting import keys as identity
-from services.reporting.lead_model import fold_first_touches
-from services.reporting.pseudonyms import Pseudonymize
+from services.reporting.domain.buckets import VOLUME_SECONDS
+from services.reporting.domain.keys import touch_key, utm
+from services.reporting.domain.pseudonyms import Pseudonymize
+from services.reporting.store.projections import credits, sends
+from services.reporting.store.projections.keys import fold_first_touches
 from shared.events import Envelope
-
-BUCKET_SECONDS = 15 * 60
-
-
-def bucket_of(at: datetime) -> datetime:
-    """The 15-minute bucket (UTC) a moment falls in."""
-    seconds = int(at.timestamp())
-    return datetime.fromtimestamp(seconds - seconds % BUCKET_SECONDS, UTC)
 
 
 def touch_row(e: Envelope, pseudonymize: Pseudonymize) -> dict[str, Any] | None:
-    key = identity.touch_key(e.type, e.payload)
+    """The touch as stored (filed under its key, pseudonymized), or None: it names nobody."""
+    data = e.data
+    key = touch_key(data)
     if key is None:
         return None
     key = pseudonymize(e.workspace_id, key)
-    source, medium, campaign = identity.utm(e.payload)
+    source, medium, campaign = utm(data)
     return {
         "id": e.id,
         "workspace_id": e.workspace_id,
@@ -45,7 +39,7 @@ def touch_row(e: Envelope, pseudonymize: Pseudonymize) -> dict[str, Any] | None:
     }
 
 
-async def apply_claimed(
+async def apply(
     session: AsyncSession, todo: Sequence[Envelope], pseudonymize: Pseudonymize
 ) -> None:
     """Apply a poll's touchpoints (not claimed in the inbox: `touches` is theirs): one
@@ -68,16 +62,16 @@ async def apply_claimed(
     if not fresh:
         return
     # A new UTM touch may change the credit of the lead its key points at.
-    credit_model.mark_keys(
+    credits.mark_keys(
         session, {(r["workspace_id"], r["key"]) for r in rows if r["source"] and r["id"] in fresh}
     )
     await fold_first_touches(session, sorted(first_changed))
-    await email_model.apply_engagement(session, [e for e in todo if e.id in fresh])
+    await sends.apply(session, [e for e in todo if e.id in fresh])
 
 
 _COLUMNS = ("id", "workspace_id", "key", "at", "type", "source", "medium", "campaign")
 
-# Volume buckets as bucket_of computes them (2000-01-01 UTC is a multiple of 15 minutes
+# Volume buckets as volume_bucket computes them (2000-01-01 UTC is a multiple of 15 minutes
 # after the epoch). Keys' first touches: the earliest (time, then id as text) of the new
 # touches, kept when earlier than the stored one; the keys whose first touch changed are
 # returned (id NULL) beside the new touches' ids. Rows are written in key order.
@@ -95,7 +89,7 @@ _APPLY = text(
     counted AS (
         INSERT INTO reporting.touch_volume AS v (workspace_id, bucket, type, touches)
         SELECT workspace_id,
-               date_bin('{BUCKET_SECONDS} seconds', at, timestamptz '2000-01-01 00:00:00+00'),
+               date_bin('{VOLUME_SECONDS} seconds', at, timestamptz '2000-01-01 00:00:00+00'),
                type, count(*)
           FROM fresh GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         ON CONFLICT (workspace_id, bucket, type)

@@ -10,27 +10,17 @@ evenly over them; the period gets the part of its days it covers."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import date, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.reporting.funnel import LIVE, cohort_params, group_sql
-from services.reporting.models import campaign_costs
-from services.reporting.period import CohortUnit, Period
 
 DIMENSIONS = ("source", "campaign", "cohort")
-# The leads counted: new (subscriber), MQL or customer in the period.
-COUNTED = (
-    "("
-    + " OR ".join(
-        f"(l.{s}_at >= :start AND l.{s}_at < :end)" for s in ("subscriber", "mql", "customer")
-    )
-    + ")"
-)
+# The figures of a group, in this order: new leads, MQLs, customers, revenue, and the
+# customers with a sale value.
+FIGURES = 5
+Sums = dict[str | None, dict[str, list[float]]]  # dimension (None: all) -> value -> figures
 
 
 class CampaignCost(BaseModel):
@@ -44,20 +34,6 @@ class CampaignCost(BaseModel):
         if self.end < self.start:
             raise ValueError("end must not be before start")
         return self
-
-
-async def record_cost(
-    session: AsyncSession, workspace_id: str, cost: CampaignCost, at: datetime
-) -> int:
-    return int(
-        (
-            await session.execute(
-                insert(campaign_costs)
-                .values(workspace_id=workspace_id, **cost.model_dump(), recorded_at=at)
-                .returning(campaign_costs.c.id)
-            )
-        ).scalar_one()
-    )
 
 
 def cost_in(first: date, last: date, costs: Iterable[CampaignCost]) -> dict[str, float]:
@@ -78,62 +54,36 @@ def _per(cost: float | None, n: int) -> float | None:
     return money(cost / n) if cost is not None and n else None
 
 
-async def revenue(
-    session: AsyncSession, workspace_id: str, period: Period, unit: CohortUnit = "month"
-) -> list[dict[str, Any]]:
-    assert period.first is not None
-    assert period.last is not None
-    recorded = await session.execute(
-        select(
-            campaign_costs.c.campaign,
-            campaign_costs.c.start,
-            campaign_costs.c.end,
-            campaign_costs.c.amount,
-        ).where(campaign_costs.c.workspace_id == workspace_id)
-    )
-    costs = cost_in(period.first, period.last, (CampaignCost(**r._mapping) for r in recorded))
-    inside = "l.{0}_at >= :start AND l.{0}_at < :end"
-    value = "coalesce(l.won_amount, l.opportunity_amount)"
-    params = {"ws": workspace_id, "start": period.start, "end": period.end, "tz": period.zone}
-    params |= cohort_params(period, unit)
-    groups = [group_sql(dim, unit)[0] for dim in DIMENSIONS]  # type: ignore[arg-type]
-    # One pass over the period's leads, grouped by every dimension at once (a few hundred
-    # combinations), rolled up per dimension here: cheaper than GROUPING SETS, which sorts
-    # the leads once per dimension.
-    rows = await session.execute(
-        text(
-            f"SELECT {', '.join(groups)},"
-            f" count(*) FILTER (WHERE {inside.format('subscriber')}),"
-            f" count(*) FILTER (WHERE {inside.format('mql')}),"
-            f" count(*) FILTER (WHERE {inside.format('customer')}),"
-            f" sum({value}) FILTER (WHERE {inside.format('customer')}),"
-            f" count({value}) FILTER (WHERE {inside.format('customer')})"
-            f" FROM reporting.leads l WHERE {LIVE} AND {COUNTED}"
-            f" GROUP BY {', '.join(str(i + 1) for i in range(len(groups)))}"
-        ),
-        params,
-    )
-    found: dict[str | None, dict[str, list[float]]] = {dim: {} for dim in (None, *DIMENSIONS)}
+def roll_up(groups: Iterable[Sequence[Any]]) -> Sums:
+    """Rows grouped by every dimension at once (each dimension's value, then the figures)
+    -> the figures per dimension and value, and for all (dimension None, value "")."""
+    found: Sums = {dim: {} for dim in (None, *DIMENSIONS)}
     n = len(DIMENSIONS)
-    for row in rows:
+    for row in groups:
         figures = [float(v or 0) for v in row[n:]]
         for dim, g in [(None, ""), *zip(DIMENSIONS, row[:n], strict=True)]:
             sums = found[dim].setdefault(g, [0.0] * len(figures))
             for i, v in enumerate(figures):
                 sums[i] += v
+    return found
+
+
+def revenue_rows(found: Sums, costs: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The report's rows: every group with a lead, MQL or customer, and every campaign with
+    a cost in the period; costs per lead, MQL and customer where a cost is known."""
     for campaign in costs:
-        found["campaign"].setdefault(campaign, [0.0] * 5)
+        found["campaign"].setdefault(campaign, [0.0] * FIGURES)
     out = []
     for dim in (None, *DIMENSIONS):
         for g in sorted(found[dim]):
             leads, mqls, customers, priced = (int(found[dim][g][i]) for i in (0, 1, 2, 4))
-            total = found[dim][g][3]
             if not (leads or mqls or customers) and (dim != "campaign" or g not in costs):
                 continue
             if dim == "campaign":
                 cost = costs.get(g)
             else:
                 cost = sum(costs.values()) if dim is None and costs else None
+            total = found[dim][g][3]
             out.append(
                 {
                     "dimension": dim or "all",

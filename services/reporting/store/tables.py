@@ -42,7 +42,7 @@ stage_entries = Table(
 )
 
 # One row per lead: when it reached each funnel stage (entering a later stage counts, see
-# funnel.reached), deal amounts, and its first touch. A lead folded into another by
+# domain/stages.py), deal amounts, and its first touch. A lead folded into another by
 # lead.merged keeps its row with `merged_into` set and is left out of every report.
 leads = Table(
     "leads",
@@ -100,7 +100,7 @@ leads = Table(
 )
 
 # Attribution credit per lead and conversion (MQL, SQL, customer reached at `at`): one row
-# per UTM touch at or before it, or one `(none)` row without any (credit_model.py).
+# per UTM touch at or before it, or one `(none)` row without any (store/projections/credits.py).
 lead_credits = Table(
     "lead_credits",
     metadata,

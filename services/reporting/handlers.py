@@ -1,12 +1,14 @@
 """Reporting's consumer: each poll of the three topics it reads (lead events, touchpoints,
 email events) applied to the read models in one transaction.
 
-HANDLERS maps each event type to the projection that applies it; a type it does not name
-(workspace.changed) is ignored. Projections apply a whole poll's events at once (a few
-statements per poll whatever its size: docs/decisions/0037), in the order of the map: lead
-events first (their keys and merges), then touchpoints, then email and enrollment events;
-each projection is order-independent, so this order only saves work. Erasures come last:
-they re-file what the same poll brought of the person.
+HANDLERS maps each event type to the projection that applies it; a type it does not name is
+ignored: workspace.changed, and privacy.erasure_requested (a request about a person, not
+something they did: scoring answers it with lead.erased, which reporting applies).
+Projections apply a whole poll's events at once (a few statements per poll whatever its
+size: docs/decisions/0037), in the order of the map: lead events first (their keys and
+merges), then touchpoints, then email and enrollment events; each projection is
+order-independent, so this order only saves work. Erasures come last: they re-file what the
+same poll brought of the person.
 
 The lead, email and enrollment events of the poll are claimed in the inbox with one
 statement; touchpoints are not: `touches` keeps every touch by its event id, so it is their
@@ -68,9 +70,6 @@ HANDLERS: dict[str, Projection] = {
     # touch projection also gives to the send they belong to.
     "email.opened": TOUCHES,
     "email.clicked": TOUCHES,
-    # Also on the touchpoints topic, and filed as a touch of the person's userId as it
-    # always was (kept so in the restructuring, issue 18: a behaviour change of its own).
-    "privacy.erasure_requested": TOUCHES,
     "email.sent": SENDS,
     "email.bounced": SENDS,
     "email.unsubscribed": SENDS,

@@ -51,8 +51,7 @@ def send_rows(events: Iterable[Envelope]) -> Rows:
             | dict.fromkeys(SEND_TIMES),
         )
         for who in WHO:
-            # variant_id is not in EmailEvent's fields: nurture adds it to the payload.
-            value = getattr(data, who, None)
+            value = getattr(data, who)
             if row[who] is None and value is not None:
                 row[who] = str(value)
         row[column] = e.occurred_at if row[column] is None else min(row[column], e.occurred_at)

@@ -119,7 +119,7 @@ class SmtpServer:
 @contextlib.contextmanager
 def smtp_server() -> Iterator[tuple[SmtpServer, list[tuple[str, float]]]]:
     """A fresh server process; after the block, the list holds what it accepted."""
-    from tests.integration.ingest_server import free_port
+    from shared.net import free_port
 
     ctx = multiprocessing.get_context("spawn")
     port = free_port()

@@ -34,7 +34,7 @@ from bench.harness import Figure
 from bench.loadgen import ROOT
 from bench.scoring import CLI, applied, service
 from services.registry import SERVICES
-from services.reporting.credit_model import rebuild_sql
+from services.reporting.store.projections.credits import rebuild_sql
 from shared.bus import KafkaPublisher, create_producer, ensure_topics, publish, topic_partitions
 from shared.db.migrations import upgrade
 from shared.events import Envelope, Topics, decode

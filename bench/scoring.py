@@ -28,13 +28,13 @@ from bench import harness
 from bench.harness import Figure
 from bench.ingest import _rss_kib
 from bench.loadgen import ROOT
-from services.ingest.segment import envelopes_of
+from services.ingest.domain.envelopes import envelopes_of
 from services.scoring.domain import training
 from services.scoring.domain.scorer import score_many
-from services.scoring.simulate import simulate
 from services.scoring.workers.live_models import default_bundle
 from shared.bus import KafkaPublisher, create_producer, ensure_topics, publish, topic_partitions
 from shared.events import Envelope, Topics, decode
+from tools.simulation.simulate import simulate
 
 CLI = [sys.executable, "-m", "services.cli"]
 

@@ -24,15 +24,15 @@ from sqlalchemy.engine import make_url
 
 from bench import harness
 from bench.loadgen import ROOT
-from services.ingest.segment import envelopes_of
+from services.ingest.domain.envelopes import envelopes_of
 from services.scoring import handlers
-from services.scoring.simulate import simulate
 from services.scoring.store import tables
 from services.scoring.store.lead_cache import LeadCache
 from services.scoring.workers.live_models import LiveModels
 from shared.db import UnitOfWork, create_engine, create_session_factory
 from shared.events import decode, encode
 from shared.gc_tuning import tune_gc
+from tools.simulation.simulate import simulate
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -22,11 +22,11 @@ from bench.ingest import _rss_kib
 from bench.loadgen import ROOT
 from bench.nurture import smtp_server
 from bench.scoring import CLI, applied, service
-from services.demo import setup, traffic
-from services.scoring import simulate as simulation
-from services.scoring import traffic as sending
 from shared.bus import ensure_topics
 from shared.events import Topics
+from tools.demo import setup, traffic
+from tools.simulation import simulate as simulation
+from tools.simulation import traffic as sending
 
 SERVICES = ("ingest", "scoring", "nurture", "reporting")
 PORTS = {"ingest": 18201, "scoring": 18202, "nurture": 18203, "reporting": 18204}

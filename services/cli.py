@@ -10,17 +10,17 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from services.demo import cli as demo_cli
 from services.ingest import cli as workspace_cli
 from services.registry import SERVICES, ServiceInfo
 from services.scoring import cli as scoring_cli
-from services.scoring import simulate as simulation
-from services.scoring import traffic
 from shared.bus import ensure_topics
 from shared.bus.tail import tail
 from shared.db.migrations import upgrade
 from shared.events import Topics
 from shared.logging import configure_logging
+from tools.demo import cli as demo_cli
+from tools.simulation import simulate as simulation
+from tools.simulation import traffic
 
 app = typer.Typer(help="LeadFlow: event-driven lead scoring and nurturing.", no_args_is_help=True)
 app.add_typer(workspace_cli.app, name="workspace")
@@ -131,7 +131,7 @@ def simulate(
         str | None, typer.Option(help="the workspace's write key (with --ingest-url)")
     ] = None,
 ) -> None:
-    """Synthetic visitors with a known conversion propensity (see services/scoring/simulate.py)."""
+    """Synthetic visitors with a known conversion propensity (see tools/simulation/simulate.py)."""
     if (ingest_url is None) == (out is None):
         raise typer.BadParameter("give either --out FILE or --ingest-url URL (with --write-key)")
     if ingest_url and not write_key:
@@ -177,7 +177,7 @@ def mailbox(
     http_port: Annotated[int, typer.Option(help="the page listing received mail")] = 8025,
 ) -> None:
     """A local SMTP server that keeps what nurture sends, with a page listing it."""
-    from services import mailbox as local_mailbox
+    from tools import mailbox as local_mailbox
 
     typer.echo(f"mailbox: SMTP 127.0.0.1:{smtp_port}, page http://127.0.0.1:{http_port}")
     local_mailbox.run(folder, smtp_port=smtp_port, http_port=http_port)

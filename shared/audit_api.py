@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import Table
 
-from shared.auth import api_workspace
 from shared.db.audit import entries
-from shared.workspaces import WorkspaceInfo
+from shared.deps import Session, Workspace
 
 
 class AuditEntry(BaseModel):
@@ -27,13 +26,12 @@ def audit_router(table: Table, what: str) -> APIRouter:
 
     @router.get("/audit", summary=f"Audit log ({what}), newest first")
     async def audit_log(
-        request: Request,
-        workspace: Annotated[WorkspaceInfo, Depends(api_workspace)],
+        session: Session,
+        workspace: Workspace,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         before: Annotated[int | None, Query(ge=1, description="an entry id: older ones")] = None,
     ) -> list[AuditEntry]:
-        async with request.app.state.runtime.sessions() as session:
-            rows = await entries(session, table, workspace.id, limit=limit, before=before)
+        rows = await entries(session, table, workspace.id, limit=limit, before=before)
         return [AuditEntry(**r) for r in rows]
 
     return router

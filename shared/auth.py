@@ -7,6 +7,7 @@ import binascii
 
 from fastapi import HTTPException, Request
 
+from shared.web import get_runtime
 from shared.workspaces import WorkspaceDirectory, WorkspaceInfo
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="LeadFlow"'}
@@ -40,4 +41,4 @@ def workspace_of(authorization: str | None, directory: WorkspaceDirectory) -> Wo
 
 async def api_workspace(request: Request) -> WorkspaceInfo:
     """FastAPI dependency: the workspace whose API key the request carries."""
-    return workspace_of(request.headers.get("authorization"), request.app.state.runtime.directory)
+    return workspace_of(request.headers.get("authorization"), get_runtime(request).directory)

@@ -18,24 +18,14 @@ from shared.auth import api_workspace
 from shared.db import UnitOfWork
 from shared.runtime import ServiceRuntime
 from shared.settings import BaseServiceSettings
+from shared.web import get_runtime, get_settings
 from shared.workspaces import WorkspaceInfo
 
 T = TypeVar("T")
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
-    runtime = request.app.state.runtime
-    assert isinstance(runtime, ServiceRuntime)
-    return runtime
-
-
-def get_settings(request: Request) -> BaseServiceSettings:
-    settings = request.app.state.settings
-    assert isinstance(settings, BaseServiceSettings)
-    return settings
-
-
 Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+Settings = Annotated[BaseServiceSettings, Depends(get_settings)]
 
 
 async def get_uow(runtime: Runtime) -> AsyncIterator[UnitOfWork]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import make_asgi_app
@@ -28,18 +28,34 @@ CSV_OR_JSON: dict[int | str, dict[str, Any]] = {
 Extension = Callable[[FastAPI, ServiceRuntime], AbstractAsyncContextManager[None]]
 
 
+def get_runtime(request: Request) -> ServiceRuntime:
+    """The runtime the lifespan built (a FastAPI dependency; shared/deps.py's Runtime)."""
+    runtime = request.app.state.runtime
+    assert isinstance(runtime, ServiceRuntime)
+    return runtime
+
+
+def get_settings(request: Request) -> BaseServiceSettings:
+    """The settings the app was built with (a FastAPI dependency)."""
+    settings = request.app.state.settings
+    assert isinstance(settings, BaseServiceSettings)
+    return settings
+
+
 def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz")
-    async def healthz(request: Request) -> dict[str, str]:
+    async def healthz(
+        settings: Annotated[BaseServiceSettings, Depends(get_settings)],
+    ) -> dict[str, str]:
         """Alive: the process answers (no dependency checked)."""
-        return {"status": "ok", "service": request.app.state.settings.service_name}
+        return {"status": "ok", "service": settings.service_name}
 
     @router.get("/readyz", response_model=None)
-    async def readyz(request: Request) -> JSONResponse:
+    async def readyz(runtime: Annotated[ServiceRuntime, Depends(get_runtime)]) -> JSONResponse:
         """Ready: the database and Kafka both answer."""
-        checks = await request.app.state.runtime.readiness()
+        checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503

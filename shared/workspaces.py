@@ -1,7 +1,7 @@
 """Workspaces as every service sees them: keys (hashed) and settings, from the compacted
 `workspaces` topic into a local cache, so a rotated key is honoured everywhere in seconds.
 
-The ingest service owns and edits workspaces (services/ingest/workspaces.py); this module
+The ingest service owns and edits workspaces (services/ingest/store/workspaces.py); this module
 only reads what it publishes.
 """
 

@@ -11,9 +11,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from services.ingest import models
-from services.ingest import workspaces as ws
+from services.ingest.domain import workspaces as ws
 from services.ingest.settings import IngestSettings
+from services.ingest.store import tables
+from services.ingest.store import workspaces as store
 from shared.bus import KafkaPublisher, create_producer
 from shared.db import OutboxRelay, UnitOfWork, create_engine, create_session_factory
 from shared.events import Topics
@@ -31,7 +32,7 @@ def run_change(action: Callable[[UnitOfWork, Topics], Awaitable[T]]) -> T:
         topics = Topics(settings.topic_prefix)
         async with _engine(settings) as engine:
             uow = UnitOfWork(
-                create_session_factory(engine), inbox=models.inbox, outbox=models.outbox
+                create_session_factory(engine), inbox=tables.inbox, outbox=tables.outbox
             )
             async with uow:
                 result = await action(uow, topics)
@@ -57,7 +58,7 @@ async def _publish_now(settings: IngestSettings, engine: Any) -> None:
     producer = create_producer(settings.kafka_bootstrap_servers, client_id="leadflow-cli")
     try:
         await asyncio.wait_for(producer.start(), 10)
-        await OutboxRelay(engine, models.outbox, KafkaPublisher(producer)).publish_pending()
+        await OutboxRelay(engine, tables.outbox, KafkaPublisher(producer)).publish_pending()
     except (
         TimeoutError,
         OSError,
@@ -100,7 +101,7 @@ def create(
 ) -> None:
     """Create a workspace and print its write key (public) and API key (secret)."""
     issued = run_change(
-        lambda uow, topics: ws.create(
+        lambda uow, topics: store.create(
             uow, topics, name=name, allowed_origins=allowed_origin or [], truncate_ip=truncate_ip
         )
     )
@@ -112,7 +113,7 @@ def list_(as_json: JsonFlag = False) -> None:
     """List workspaces (keys are shown by their first characters only)."""
 
     async def action(uow: UnitOfWork, topics: Topics) -> list[ws.Workspace]:
-        return await ws.list_all(uow)
+        return await store.list_all(uow.session)
 
     found = run_change(action)
     if as_json:
@@ -132,7 +133,7 @@ def rotate_key(
     """Replace a workspace's write or API key; the old one stops working within seconds."""
     if kind not in ("write", "api"):
         raise typer.BadParameter("--kind must be 'write' or 'api'")
-    issued = run_change(lambda uow, topics: ws.rotate_key(uow, topics, workspace_id, kind))  # type: ignore[arg-type]
+    issued = run_change(lambda uow, topics: store.rotate_key(uow, topics, workspace_id, kind))  # type: ignore[arg-type]
     _show(issued, as_json)
 
 
@@ -150,7 +151,7 @@ def update(
     """Change a workspace's name, allowed origins or IP truncation."""
     origins = [] if any_origin else allowed_origin
     workspace = run_change(
-        lambda uow, topics: ws.change(
+        lambda uow, topics: store.change(
             uow, topics, workspace_id, name=name, allowed_origins=origins, truncate_ip=truncate_ip
         )
     )

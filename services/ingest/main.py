@@ -12,12 +12,14 @@ from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 
-from services.ingest import api, engagement, models, privacy_api, workspace_api
-from services.ingest.privacy import ErasedIdentities
-from services.ingest.publishing import TouchpointPublisher
-from services.ingest.segment import Limits
+from services.ingest.adapters.publishing import TouchpointPublisher
+from services.ingest.api import engagement, privacy, tracking, workspaces
+from services.ingest.api.deps import IngestState
+from services.ingest.domain.limits import Limits
+from services.ingest.domain.privacy import ErasedIdentities
 from services.ingest.settings import IngestSettings
-from services.ingest.state import IngestState
+from services.ingest.store import tables
+from services.ingest.workers import erasures
 from shared.audit_api import audit_router
 from shared.runtime import ServiceRuntime
 from shared.web import create_service_app
@@ -25,45 +27,52 @@ from shared.web import create_service_app
 TRACKER = Path(__file__).parent / "static" / "tracker.js"
 
 
-def create_app(settings: IngestSettings | None = None) -> api.FastPath:
+def _state(
+    settings: IngestSettings, runtime: ServiceRuntime, erased: ErasedIdentities
+) -> IngestState:
+    return IngestState(
+        settings=settings,
+        directory=runtime.directory,
+        touchpoints=TouchpointPublisher(
+            runtime.publisher,
+            runtime.topics.touchpoints,
+            runtime.deadletters,
+            ack_timeout=settings.ack_timeout_seconds,
+            max_in_flight=settings.max_in_flight_events,
+        ),
+        limiter=FixedWindowRateLimiter(MemoryStorage()),
+        rate=parse(settings.rate_limit),
+        limits=Limits(settings.max_event_bytes, settings.max_batch_events),
+        tracker_js=rjsmin.jsmin(TRACKER.read_text(), keep_bang_comments=False).encode(),
+        erased=erased,
+    )
+
+
+def create_app(settings: IngestSettings | None = None) -> tracking.FastPath:
     settings = settings or IngestSettings()
 
     @contextlib.asynccontextmanager
     async def ingest(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
         erased = ErasedIdentities(settings.secret_key.get_secret_value())
-        async with runtime.sessions() as session:
-            await erased.load(session)
-        runtime.background(erased.follow(runtime.sessions, 5, runtime.stopping), "erasures")
-        app.state.ingest = IngestState(
-            settings=settings,
-            directory=runtime.directory,
-            touchpoints=TouchpointPublisher(
-                runtime.publisher,
-                runtime.topics.touchpoints,
-                runtime.deadletters,
-                ack_timeout=settings.ack_timeout_seconds,
-                max_in_flight=settings.max_in_flight_events,
-            ),
-            limiter=FixedWindowRateLimiter(MemoryStorage()),
-            rate=parse(settings.rate_limit),
-            limits=Limits(settings.max_event_bytes, settings.max_batch_events),
-            tracker_js=rjsmin.jsmin(TRACKER.read_text(), keep_bang_comments=False).encode(),
-            erased=erased,
+        await erasures.reload(erased, runtime.sessions)
+        runtime.background(
+            erasures.run_forever(erased, runtime.sessions, 5, runtime.stopping), "erasures"
         )
+        app.state.ingest = _state(settings, runtime, erased)
         yield
 
     app = create_service_app(
         settings,
         title="LeadFlow ingest",
-        inbox=models.inbox,
-        outbox=models.outbox,
+        inbox=tables.inbox,
+        outbox=tables.outbox,
         routers=[
-            api.router,
+            tracking.router,
             engagement.router,
-            privacy_api.router,
-            workspace_api.router,
-            audit_router(models.audit_log, "erasures, keys, settings"),
+            privacy.router,
+            workspaces.router,
+            audit_router(tables.audit_log, "erasures, keys, settings"),
         ],
         extension=ingest,
     )
-    return api.FastPath(app)
+    return tracking.FastPath(app)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.reporting import api, models
-from services.reporting.apply import apply_events
-from services.reporting.pseudonyms import pseudonymizer
+from services.reporting import handlers
+from services.reporting.api import ROUTERS
+from services.reporting.domain.pseudonyms import pseudonymizer
 from services.reporting.settings import ReportingSettings
+from services.reporting.store import tables
 from shared.events import Envelope
 from shared.runtime import ServiceRuntime
 from shared.web import create_service_app
@@ -27,8 +28,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         pseudonymize = pseudonymizer(settings.secret_key.get_secret_value())
 
         async def on_events(envelopes: Sequence[Envelope]) -> None:
-            async with runtime.uow() as uow:
-                await apply_events(uow, envelopes, pseudonymize=pseudonymize)
+            await handlers.apply_and_commit(runtime.uow(), envelopes, pseudonymize=pseudonymize)
 
         topics = runtime.topics
         runtime.consume(
@@ -42,8 +42,8 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="LeadFlow reporting",
-        inbox=models.inbox,
-        outbox=models.outbox,
-        routers=[api.router],
+        inbox=tables.inbox,
+        outbox=tables.outbox,
+        routers=ROUTERS,
         extension=reporting,
     )

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
 from services.scoring.settings import ScoringSettings
-from services.scoring.simulate import simulate
 from services.scoring.store import registry
 from shared.db import create_engine, create_session_factory
+from tools.simulation.simulate import simulate
 
 if TYPE_CHECKING:
     from services.scoring.domain.training import Example

@@ -113,6 +113,7 @@ class EmailEvent(Payload):
     send_id: str
     sequence_id: str | None = None
     step_id: str | None = None
+    variant_id: str | None = None  # the step's A/B variant the send used, if it had several
 
 
 class EmailSent(EmailEvent):

@@ -19,12 +19,12 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from services.scoring import simulate, traffic
 from tests.e2e.test_ingest_to_scoring import keen_buyer_batch
 from tests.e2e.test_mql_to_inbox import WELCOME
 from tests.integration.ingest_server import IngestServer, four_services, service_server
 from tests.integration.smtp_support import Recorder
 from tests.integration.support import wait_for
+from tools.simulation import simulate, traffic
 
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}

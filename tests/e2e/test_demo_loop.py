@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 import httpx
 from playwright.async_api import Browser, BrowserContext
 
-from tests.integration.ingest_server import IngestServer, four_services, free_port
+from shared.net import free_port
+from tests.e2e.test_ingest_to_scoring import keen_buyer_batch
+from tests.integration.ingest_server import IngestServer, four_services
 from tests.integration.smtp_support import Recorder
 from tests.integration.support import ROOT, terminate, wait_for
 
@@ -71,6 +73,13 @@ async def test_the_demo_loop_from_a_browser_visit_to_the_funnel(
                 httpx.AsyncClient(base_url=reporting.url, headers=auth) as bi,
             ):
                 await _loop(browser, recorder, artifacts, site, keys, api, leads, bi, nurture)
+                # The sentinel instead of a fixed sleep: a later visitor's welcome, due now,
+                # goes through the same pipeline, scheduler and sender. Once it is out and
+                # recorded, a wrong send (to Ada after unsubscribing, to Bob before nine)
+                # would be out too.
+                await _welcome_a_later_mql(ingest.url, keys, api, recorder)
+                assert len(recorder.to("ada@analytical.example")) == 1
+                assert recorder.to("bob@babbage.example") == []
         finally:
             await terminate(site_proc)
 
@@ -191,9 +200,25 @@ async def _loop(
         ("opportunity", 0),
         ("customer", 0),
     ]
-    await asyncio.sleep(2)  # the scheduler runs every 0.2 s: time for a wrong send to show
-    assert len(recorder.to("ada@analytical.example")) == 1
-    assert recorder.to("bob@babbage.example") == []
+
+
+async def _welcome_a_later_mql(
+    ingest_url: str, keys: dict[str, str], api: httpx.AsyncClient, recorder: Recorder
+) -> None:
+    batch = keen_buyer_batch("cy-browser", "cy", "cy@sentinel.example")
+    traits = batch["batch"][2]["traits"]
+    traits["timezone"] = zone_where_it_is(range(11, 15), datetime.now(UTC))  # office hours
+    async with httpx.AsyncClient(base_url=ingest_url, auth=(keys["write key"], "")) as track:
+        assert (await track.post("/v1/batch", json=batch)).status_code == 200
+    await wait_for(
+        lambda: bool(recorder.to("cy@sentinel.example")), within=60, what="a later welcome"
+    )
+
+    async def welcomes_sent() -> bool:
+        found = (await api.get(f"/v1/sequences/{keys['nurture sequence']}/results")).json()
+        return [(s["step_id"], s["sent"]) for s in found["steps"]][:1] == [("welcome", 2)]
+
+    await wait_for(welcomes_sent, within=30, what="Ada's and the later welcome recorded as sent")
 
 
 async def _visit_and_ask_for_a_demo(

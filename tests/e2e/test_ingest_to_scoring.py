@@ -204,13 +204,18 @@ async def test_a_promoted_model_scores_the_next_event_without_a_restart(
                 scoring.run_cli("scoring", "promote", new)
                 listed = (await api.get("/v1/models")).json()
                 assert any(m["version"] == new and m["live"] for m in listed)
-                await asyncio.sleep(1.5)  # the service polls the registry every 0.5 s here
-                await track.post(
-                    "/v1/page", json={"anonymousId": "swap", "properties": {"path": "/pricing"}}
-                )
-                await wait_for(
-                    lambda: _is(version(), new), within=30, what="scores by the new model"
-                )
+
+                async def rescored() -> bool:
+                    # The service polls the registry (every 0.5 s here): a page view at a
+                    # time, until one is scored by the new model (no fixed sleep to guess it).
+                    if await version() == new:
+                        return True
+                    await track.post(
+                        "/v1/page", json={"anonymousId": "swap", "properties": {"path": "/pricing"}}
+                    )
+                    return False
+
+                await wait_for(rescored, within=30, what="scores by the new model", every=0.5)
             finally:
                 async with engine.begin() as conn:  # other tests expect the shipped default
                     await conn.execute(update(models).where(models.c.live).values(live=False))

@@ -4,7 +4,6 @@ headers, and after one-click unsubscribing is out of the sequence."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -169,8 +168,23 @@ async def test_an_mql_gets_the_welcome_email_and_can_unsubscribe_in_one_click(
             assert [(s["email"], s["reason"]) for s in suppressed] == [
                 ("grace@navy.example", "unsubscribed")
             ]
-            await asyncio.sleep(1)
+            # The sentinel instead of a fixed sleep: a later MQL's welcome goes through the
+            # same pipeline, scheduler and sender. Once it is out and recorded, a wrong second
+            # email to Grace (due before it) would be out too, and counted as sent.
+            later = keen_buyer_batch("b-10", "u-10", "hopper@navy.example")
+            assert (await track.post("/v1/batch", json=later)).status_code == 200
+            await wait_for(
+                lambda: bool(recorder.to("hopper@navy.example")), within=60, what="a later welcome"
+            )
+            await wait_for(
+                lambda: _sent(api, seq_id, [("welcome", 2)]), within=30, what="2 welcomes sent"
+            )
             assert len(recorder.to("grace@navy.example")) == 1
+
+
+async def _sent(api: httpx.AsyncClient, seq_id: str, expected: list[tuple[str, int]]) -> bool:
+    found = (await api.get(f"/v1/sequences/{seq_id}/results")).json()
+    return [(s["step_id"], s["sent"]) for s in found["steps"]] == expected
 
 
 async def _prefix(rows: Any, expected: list[tuple[str, int]]) -> bool:

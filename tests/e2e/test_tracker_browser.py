@@ -12,7 +12,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser
 
-from tests.integration.ingest_server import IngestServer, free_port, ingest_server
+from shared.net import free_port
+from tests.integration.ingest_server import IngestServer, ingest_server
 from tests.integration.support import wait_for
 
 PAGE = """<!doctype html>

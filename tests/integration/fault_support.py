@@ -68,13 +68,29 @@ def _server_env() -> dict[str, str]:
     return env
 
 
-def require_local_servers() -> None:
-    """Tests that stop the servers need the throwaway ones `make test` started."""
-    home = os.environ.get("LEADFLOW_HOME")
-    if not home or not (Path(home) / "postgres" / "PG_VERSION").exists():
-        pytest.skip("needs the PostgreSQL and Kafka that deploy/local/with-test-infra.sh runs")
-    if not (Path(home) / "kafka.pid").exists():
-        pytest.skip("needs the Kafka broker that deploy/local/with-test-infra.sh runs")
+def require_local_servers(*, postgres: bool = True) -> None:
+    """Tests that stop or pause the servers need the throwaway ones `make test` started
+    (deploy/local/with-test-infra.sh): servers given from outside are not ours to stop. Such
+    a test fails here rather than skip (a skip would pass a run that tested nothing); it
+    carries the `local_servers` marker, so a run against external servers deselects it
+    openly with `-m "not local_servers"`."""
+    home = Path(os.environ.get("LEADFLOW_HOME") or "/nonexistent")
+    hint = (
+        "This test stops or pauses the test servers, so it needs the throwaway ones that "
+        "`make test` (deploy/local/with-test-infra.sh) starts: run it that way, with "
+        "DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS unset. Against servers of your own, "
+        'deselect it with -m "not local_servers".'
+    )
+    if postgres and not (home / "postgres" / "PG_VERSION").exists():
+        pytest.fail(f"no local test PostgreSQL in {home}. {hint}", pytrace=False)
+    if not (home / "kafka.pid").exists():
+        pytest.fail(f"no local test Kafka in {home} (no kafka.pid). {hint}", pytrace=False)
+
+
+def local_kafka_pid() -> int:
+    """The process id of the test Kafka broker `make test` started (to pause or stop it)."""
+    require_local_servers(postgres=False)
+    return int((Path(os.environ["LEADFLOW_HOME"]) / "kafka.pid").read_text())
 
 
 async def server(name: str, action: str, within: float = 150) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,15 +17,10 @@ from typing import Any, NamedTuple
 import httpx
 
 from shared.events import Envelope, Topics
+from shared.net import free_port
 from tests.integration.support import ROOT, read_events, terminate, wait_for
 
 SECRET = "integration-test-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

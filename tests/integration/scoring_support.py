@@ -30,10 +30,16 @@ from tests.integration.support import wait_for
 
 @contextlib.asynccontextmanager
 async def scoring_consumer(
-    bootstrap: str, topics: Topics, engine: AsyncEngine, *, batch_size: int = 500
+    bootstrap: str,
+    topics: Topics,
+    engine: AsyncEngine,
+    *,
+    batch_size: int = 500,
+    group: str | None = None,
 ) -> AsyncIterator[KafkaPublisher]:
     """The real scoring handler consuming `topics.touchpoints` (from its beginning, in a
-    consumer group of its own) into the database of `engine`; yields a publisher to feed it."""
+    consumer group of its own, `group` if given) into the database of `engine`; yields a
+    publisher to feed it."""
     sessions = create_session_factory(engine)
     live = LiveModels(sessions)
     await live.refresh()
@@ -49,7 +55,7 @@ async def scoring_consumer(
     producer = create_producer(bootstrap, client_id="test")
     await producer.start()
     publisher = KafkaPublisher(producer)
-    group = f"scoring-{uuid.uuid4().hex[:6]}"
+    group = group or f"scoring-{uuid.uuid4().hex[:6]}"
     runner = ConsumerRunner(
         create_consumer(bootstrap, group_id=group, client_id="test"),
         topics=[topics.touchpoints],

@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope as SMTPEnvelope
 from aiosmtpd.smtp import Session
 
-from tests.integration.ingest_server import free_port
+from shared.net import free_port
 
 
 @dataclass

@@ -161,11 +161,44 @@ async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, 
         await admin.close()
 
 
+async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    """Where each partition of `topic` ends now: the offset its next message will get."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(bootstrap, topic)
+        assert partitions, f"topic {topic} does not exist"
+        return dict(await consumer.end_offsets(partitions))
+    finally:
+        await consumer.stop()
+
+
+async def wait_consumed(bootstrap: str, group: str, topic: str, *, within: float = 60) -> None:
+    """Wait until consumer group `group` has committed every message `topic` holds now.
+
+    The sentinel to wait for after publishing something that must have no effect: offsets
+    are committed after the database transaction that applied the messages, so once they
+    pass the end the topic had, every message in it (the last on each partition included)
+    has been applied (or dead-lettered), and "nothing changed" can be asserted. Unlike a
+    fixed sleep, a slow machine makes this wait longer instead of the test vacuous."""
+    end = {tp: offset for tp, offset in (await end_offsets(bootstrap, topic)).items() if offset}
+
+    async def consumed() -> bool:
+        committed = await committed_offsets(bootstrap, group)
+        return all(committed.get(tp, 0) >= offset for tp, offset in end.items())
+
+    await wait_for(consumed, within=within, what=f"{group} to consume {topic} up to {end}")
+
+
 async def wait_for(
-    predicate: Callable[[], Any], *, within: float = 60, what: str = "condition"
+    predicate: Callable[[], Any],
+    *,
+    within: float = 60,
+    what: str = "condition",
+    every: float = 0.05,
 ) -> Any:
-    """Poll an async or sync predicate until it is true (and return what it gave); fail with
-    `what` after `within` seconds."""
+    """Poll an async or sync predicate every `every` seconds until it is true (and return
+    what it gave); fail with `what` after `within` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
@@ -176,7 +209,7 @@ async def wait_for(
             return result
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
 
 
 def spawn(module: str, *args: str) -> subprocess.Popen[bytes]:

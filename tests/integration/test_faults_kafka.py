@@ -103,6 +103,7 @@ async def client(
         Size("soak", events=40_000, kills=1, outage_seconds=60),
     ),
 )
+@pytest.mark.local_servers
 async def test_kafka_stopped_while_clients_send_loses_no_accepted_event(
     size: Size, bootstrap: str
 ) -> None:

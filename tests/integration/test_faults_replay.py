@@ -27,12 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.nurture import enrollment, scheduler
 from services.nurture import models as nurture_models
-from services.reporting import funnel, lead_model, velocity
-from services.reporting import models as reporting_models
-from services.reporting.pseudonyms import pseudonymizer
+from services.reporting.domain.period import Period
+from services.reporting.domain.pseudonyms import pseudonymizer
+from services.reporting.handlers import apply_events as apply_reporting_events
 from services.reporting.settings import ReportingSettings
+from services.reporting.store import tables as reporting_models
+from services.reporting.store.reports import funnel, velocity
 from services.scoring import handlers
-from services.scoring.simulate import simulate
 from services.scoring.store import tables as scoring_models
 from services.scoring.workers.live_models import LiveModels
 from shared.bus import (
@@ -49,6 +50,7 @@ from tests.integration.ingest_server import SECRET, ingest_server
 from tests.integration.scoring_support import state
 from tests.integration.support import read_topic, wait_for
 from tests.integration.test_nurture_enrollment import DEFINITION
+from tools.simulation.simulate import simulate
 
 END = datetime(2026, 4, 1, tzinfo=UTC)
 SCHEDULE_AT = END + timedelta(days=1)  # when both runs schedule the sequences' emails
@@ -138,7 +140,7 @@ class Pipeline:
             async with UnitOfWork(
                 reporting, inbox=reporting_models.inbox, outbox=reporting_models.outbox
             ) as uow:
-                await lead_model.apply_lead_events(
+                await apply_reporting_events(
                     uow, list(envelopes), pseudonymize=pseudonymizer(SECRET)
                 )
 
@@ -166,7 +168,7 @@ class Pipeline:
                 (r.send_key, r.lead_id, r.step_id, r.template_id, r.not_before, r.status)
                 for r in await conn.execute(select(sends))
             )
-        period = funnel.Period.of_days(date(2026, 1, 1), date(2026, 4, 30), "UTC")
+        period = Period.of_days(date(2026, 1, 1), date(2026, 4, 30), "UTC")
         async with create_session_factory(self.reporting)() as session:
             report = await funnel.funnel(
                 session,

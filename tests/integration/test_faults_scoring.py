@@ -31,11 +31,11 @@ from aiokafka import TopicPartition
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.segment import envelopes_of
-from services.scoring.simulate import simulate
+from services.ingest.domain.envelopes import envelopes_of
 from services.scoring.store import tables
 from shared.bus import KafkaPublisher, create_producer, publish
 from shared.events import Envelope, Topics, decode
+from shared.net import free_port
 from tests.integration.fault_support import (
     Size,
     committed,
@@ -45,7 +45,6 @@ from tests.integration.fault_support import (
     server,
     sizes,
 )
-from tests.integration.ingest_server import free_port
 from tests.integration.scoring_support import consume_all, state
 from tests.integration.support import (
     ROOT,
@@ -55,6 +54,7 @@ from tests.integration.support import (
     wait_exit,
     wait_for,
 )
+from tools.simulation.simulate import simulate
 
 SCORING = "tests.integration.procs.scoring"
 EVENTS_PER_PERSON = 14  # fewer than simulate()'s journeys average, so there are enough
@@ -295,6 +295,7 @@ async def test_scoring_killed_at_random_points_loses_nothing_and_applies_nothing
         Size("soak", events=50_000, kills=3, outage_seconds=15),
     ),
 )
+@pytest.mark.local_servers
 async def test_postgres_restarted_under_scoring_loses_and_doubles_nothing(
     size: Size, bootstrap: str, database_url: str, topics: Topics
 ) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 from collections import defaultdict
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from shared.bus import create_producer
 from shared.bus.producer import KafkaPublisher
 from shared.email_links import EmailLink, sign
 from shared.events import Topics
+from tests.integration.fault_support import local_kafka_pid
 from tests.integration.ingest_server import SECRET, ingest_server
 from tests.integration.support import read_topic, wait_for
 
@@ -41,18 +41,11 @@ async def _status(client: httpx.AsyncClient, body: object, status: int) -> bool:
     return (await client.post("/v1/batch", json=body)).status_code == status
 
 
-def _broker_pid() -> int:
-    home = os.environ.get("LEADFLOW_HOME")
-    pid_file = Path(home or "/nonexistent") / "kafka.pid"
-    if not pid_file.exists():
-        pytest.skip("Kafka is not the one `make test` started: not ours to pause")
-    return int(pid_file.read_text())
-
-
+@pytest.mark.local_servers
 async def test_while_kafka_does_not_answer_the_answer_is_503_and_it_recovers(
     bootstrap: str,
 ) -> None:
-    broker = _broker_pid()
+    broker = local_kafka_pid()  # fails (never skips) without the Kafka `make test` started
     async with ingest_server(INGEST_ACK_TIMEOUT_SECONDS="2") as server:
         ws = server.create_workspace()
         track = {"userId": "outage", "event": "During outage"}
@@ -161,8 +154,8 @@ async def test_a_segment_sdk_pointed_at_leadflow_works_unchanged(bootstrap: str)
 
 
 async def test_simulated_traffic_goes_through_ingest_untouched(bootstrap: str) -> None:
-    from services.scoring.simulate import simulate
-    from services.scoring.traffic import send_to_ingest
+    from tools.simulation.simulate import simulate
+    from tools.simulation.traffic import send_to_ingest
 
     async with ingest_server() as server:
         ws = server.create_workspace()

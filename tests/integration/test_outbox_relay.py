@@ -7,6 +7,7 @@ import random
 import signal
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +26,25 @@ from tests.integration.support import (
 
 RELAY = "tests.integration.procs.relay"
 KEYS = 10
+
+
+class WatchedRelay(OutboxRelay):
+    """The relay, showing when it goes to sleep: after a drain that found nothing (leading)
+    or after a try for the lock that failed (standing by). Tests wait for that instead of
+    sleeping a fixed time and hoping it happened."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.naps = 0
+        self.napping = asyncio.Event()
+
+    async def _sleep(self, seconds: float) -> None:
+        self.naps += 1
+        self.napping.set()
+        try:
+            await super()._sleep(seconds)
+        finally:
+            self.napping.clear()
 
 
 async def emit(
@@ -94,11 +114,12 @@ async def test_relay_wakes_on_commit_without_waiting_for_its_poll(
 ) -> None:
     producer = create_producer(bootstrap, client_id="test")
     await producer.start()
-    relay = OutboxRelay(engine, schema.outbox, KafkaPublisher(producer), poll_seconds=600)
+    relay = WatchedRelay(engine, schema.outbox, KafkaPublisher(producer), poll_seconds=600)
     task = asyncio.create_task(relay.run())
     try:
         await asyncio.wait_for(relay.leading.wait(), 30)
-        await asyncio.sleep(0.5)  # let it finish its first (empty) drain and go to sleep
+        # Its first (empty) drain done, it sleeps: an event now can only be found by a wake-up.
+        await asyncio.wait_for(relay.napping.wait(), 30)
         event = track("lead-x")
         await emit(engine, schema, topics.lead_events, [event], per_tx=1)
         # Far less than the 600 s poll: only the NOTIFY sent at commit can have woken it.
@@ -116,12 +137,13 @@ async def test_only_one_relay_per_schema_publishes(
     producer = create_producer(bootstrap, client_id="test")
     await producer.start()
     first = OutboxRelay(engine, schema.outbox, KafkaPublisher(producer), poll_seconds=0.1)
-    second = OutboxRelay(engine, schema.outbox, KafkaPublisher(producer), poll_seconds=0.1)
+    second = WatchedRelay(engine, schema.outbox, KafkaPublisher(producer), poll_seconds=0.1)
     tasks = [asyncio.create_task(first.run())]
     try:
         await asyncio.wait_for(first.leading.wait(), 30)
         tasks.append(asyncio.create_task(second.run()))
-        await asyncio.sleep(1)
+        # It asked for the lock and stood by, three times over: not once did it lead.
+        await wait_for(lambda: second.naps >= 3, within=30, what="the second relay to stand by")
         assert not second.leading.is_set()
         first.stop()
         await tasks[0]

@@ -11,9 +11,9 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.reporting import models
-from services.reporting.apply import apply_events
-from services.reporting.pseudonyms import pseudonymizer
+from services.reporting.domain.pseudonyms import pseudonymizer
+from services.reporting.handlers import apply_events
+from services.reporting.store import tables as models
 from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Envelope

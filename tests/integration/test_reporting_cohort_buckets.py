@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.reporting.cohort_buckets import (
-    Buckets,
+from services.reporting.domain.buckets import Buckets
+from services.reporting.store.reports.bucket_sql import (
     age_sql,
     label_sql,
     number_sql,

@@ -97,7 +97,7 @@ async def test_every_report_matches_a_brute_force_computation(bootstrap: str) ->
 
 
 def _bounds() -> tuple[datetime, datetime]:
-    from services.reporting.period import Period
+    from services.reporting.domain.period import Period
 
     period = Period.of_days(
         datetime.fromisoformat(PERIOD["start"]).date(),
@@ -166,7 +166,7 @@ async def _check_every_report(
     assert volume["rows"] == truth.volume(start, end, TZ)
     assert await _csv(api, "/v1/volume") == _as_csv(volume["rows"])
     utc = await api.get("/v1/volume", params=PERIOD | {"tz": "UTC"})
-    from services.reporting.period import Period
+    from services.reporting.domain.period import Period
 
     p = Period.of_days(start.date(), datetime(2026, 4, 30).date(), "UTC")
     assert utc.json()["rows"] == truth.volume(p.start, p.end, "UTC")

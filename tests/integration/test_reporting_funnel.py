@@ -11,9 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.reporting import email_model, funnel, lead_model, models, velocity
-from services.reporting.pseudonyms import pseudonymizer
+from services.reporting.domain.period import Period
+from services.reporting.domain.pseudonyms import pseudonymizer
+from services.reporting.domain.stages import FUNNEL, reached
+from services.reporting.handlers import apply_events
 from services.reporting.settings import DEFAULT_WINDOWS
+from services.reporting.store import tables as models
+from services.reporting.store.reports import funnel, velocity
 from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Envelope
@@ -55,39 +59,37 @@ async def test_the_funnel_matches_a_brute_force_count_and_replays_change_nothing
             at += timedelta(hours=rng.uniform(1, 24 * 5))
             entries[stage] = at
             events.append(moved(ws, lead, stage, at))
-        truth[lead] = funnel.reached(entries)
+        truth[lead] = reached(entries)
     rng.shuffle(events)
     for _ in range(2):  # the second pass is a replay: nothing may change
         for start in range(0, len(events), 50):
             async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-                await lead_model.apply_lead_events(
-                    uow, events[start : start + 50], pseudonymize=PSEUDONYMIZE
-                )
+                await apply_events(uow, events[start : start + 50], pseudonymize=PSEUDONYMIZE)
 
-    period = funnel.Period.of_days(date(2026, 3, 10), date(2026, 3, 31), "Europe/Paris")
+    period = Period.of_days(date(2026, 3, 10), date(2026, 3, 31), "Europe/Paris")
     async with sessions() as session:
         result = await funnel.funnel(
             session, ws, period, as_of=DAY0 + timedelta(days=90), windows=DEFAULT_WINDOWS
         )
     expected = [
         sum(1 for r in truth.values() if stage in r and period.start <= r[stage] < period.end)
-        for stage in funnel.FUNNEL
+        for stage in FUNNEL
     ]
     assert [row["reached"] for row in result["stages"]] == expected
     assert expected[0] > expected[-1] > 0
     assert result["stages"][1]["conversion_from_previous"] == round(expected[1] / expected[0], 4)
     worst = result["largest_drop_off"]
-    assert worst["from"] in funnel.FUNNEL
+    assert worst["from"] in FUNNEL
     # Customers won straight from `lead` count as having reached mql, sql and opportunity:
     # the stream holds some, and the brute force above credited them with those stages.
     assert skipped
-    assert all(set(truth[lead]) == set(funnel.FUNNEL) for lead in skipped)
+    assert all(set(truth[lead]) == set(FUNNEL) for lead in skipped)
 
 
 def test_reached_counts_skipped_stages_from_the_later_entry() -> None:
     at = DAY0
     entries = {"subscriber": at, "lead": at + timedelta(days=1), "customer": at + timedelta(days=3)}
-    assert funnel.reached(entries) == {
+    assert reached(entries) == {
         "subscriber": at,
         "lead": at + timedelta(days=1),
         "mql": at + timedelta(days=3),
@@ -109,8 +111,8 @@ async def test_velocity_matches_the_stage_entries(sessions) -> None:  # type: ig
             moved(ws, lead, "mql", start + timedelta(days=d)),
         ]
     async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-        await lead_model.apply_lead_events(uow, events, pseudonymize=PSEUDONYMIZE)
-    period = funnel.Period.of_days(date(2026, 3, 1), date(2026, 4, 30), "UTC")
+        await apply_events(uow, events, pseudonymize=PSEUDONYMIZE)
+    period = Period.of_days(date(2026, 3, 1), date(2026, 4, 30), "UTC")
     async with sessions() as session:
         rows = {r["measure"]: r for r in await velocity.velocity(session, ws, period)}
     assert rows["first_touch_to_mql"] == {
@@ -164,10 +166,7 @@ async def test_a_lead_keeps_every_sequence_it_or_a_lead_merged_into_it_was_enrol
         steps = [lead_events, [merged], email_events]
     for batch in steps:
         async with UnitOfWork(sessions, inbox=models.inbox, outbox=models.outbox) as uow:
-            if batch is email_events:
-                await email_model.apply_email_events(uow, batch)
-            else:
-                await lead_model.apply_lead_events(uow, batch, pseudonymize=PSEUDONYMIZE)
+            await apply_events(uow, batch, pseudonymize=PSEUDONYMIZE)
     async with sessions() as session:
         rows = (
             await session.execute(
@@ -176,7 +175,7 @@ async def test_a_lead_keeps_every_sequence_it_or_a_lead_merged_into_it_was_enrol
                 )
             )
         ).all()
-        period = funnel.Period.of_days(date(2026, 3, 1), date(2026, 3, 1), "UTC")
+        period = Period.of_days(date(2026, 3, 1), date(2026, 3, 1), "UTC")
         by_sequence = await funnel.funnel(
             session, ws, period, as_of=DAY0 + timedelta(days=1), windows=DEFAULT_WINDOWS,
             breakdown="sequence",

@@ -12,21 +12,21 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.registry import SERVICES
-from services.reporting import (
+from services.reporting.domain.period import Period
+from services.reporting.domain.pseudonyms import pseudonymizer
+from services.reporting.handlers import apply_events
+from services.reporting.settings import DEFAULT_WINDOWS
+from services.reporting.store import tables as models
+from services.reporting.store.reports import (
     attribution,
     cohorts,
     forecast,
     funnel,
-    models,
     nurture,
     revenue,
     velocity,
     volume,
 )
-from services.reporting.apply import apply_events
-from services.reporting.period import Period
-from services.reporting.pseudonyms import pseudonymizer
-from services.reporting.settings import DEFAULT_WINDOWS
 from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Envelope

@@ -1,5 +1,5 @@
 """The reporting consumer's bulk writes (docs/decisions/0037): touch volume buckets as
-bucket_of says, touchpoints kept once by id without the inbox, and lead rows left alone
+volume_bucket says, touchpoints kept once by id without the inbox, and lead rows left alone
 when an event brings nothing new."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
-from services.reporting import models
-from services.reporting.apply import apply_events
-from services.reporting.pseudonyms import pseudonymizer
-from services.reporting.touch_model import bucket_of
+from services.reporting.domain.buckets import volume_bucket
+from services.reporting.domain.pseudonyms import pseudonymizer
+from services.reporting.handlers import apply_events
+from services.reporting.store import tables as models
 from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
 from shared.events import Envelope
@@ -46,7 +46,7 @@ async def _apply(sessions, batch: list[Envelope]) -> None:  # type: ignore[no-un
         await apply_events(uow, batch, pseudonymize=PSEUDONYMIZE)
 
 
-async def test_touches_are_counted_once_in_the_buckets_bucket_of_gives(
+async def test_touches_are_counted_once_in_the_buckets_volume_bucket_gives(
     sessions,  # type: ignore[no-untyped-def]
 ) -> None:
     ws = f"ws_{uuid.uuid4().hex[:8]}"
@@ -63,7 +63,7 @@ async def test_touches_are_counted_once_in_the_buckets_bucket_of_gives(
     await _apply(sessions, touches)
     expected: dict[datetime, int] = {}
     for at in instants:
-        expected[bucket_of(at)] = expected.get(bucket_of(at), 0) + 1
+        expected[volume_bucket(at)] = expected.get(volume_bucket(at), 0) + 1
     async with sessions() as session:
         rows = await session.execute(
             text("SELECT bucket, touches FROM reporting.touch_volume WHERE workspace_id = :ws"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from shared.bus import (
 from shared.db.migrations import upgrade
 from shared.events import Envelope, Topics
 from tests.integration.scoring_support import scoring_consumer
-from tests.integration.support import wait_for
+from tests.integration.support import wait_consumed, wait_for
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -40,12 +39,18 @@ def touch(ws: str, kind: str, minutes: int, **payload: object) -> Envelope:
 
 
 @pytest.fixture
+def group() -> str:
+    """The scoring handler's consumer group: its committed offsets show how far it got."""
+    return f"scoring-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
 async def scoring(
-    bootstrap: str, database_url: str, engine: AsyncEngine, topics: Topics
+    bootstrap: str, database_url: str, engine: AsyncEngine, topics: Topics, group: str
 ) -> AsyncIterator[KafkaPublisher]:
     """The scoring handler consuming this test's touchpoints topic."""
     await upgrade(SERVICES["scoring"].migrations, database_url=database_url, schema="scoring")
-    async with scoring_consumer(bootstrap, topics, engine) as publisher:
+    async with scoring_consumer(bootstrap, topics, engine, group=group) as publisher:
         yield publisher
 
 
@@ -81,7 +86,7 @@ async def count(engine: AsyncEngine, table: object, ws: str) -> int:
 
 
 async def test_anonymous_history_joins_the_known_lead_and_redelivery_changes_nothing(
-    scoring: KafkaPublisher, engine: AsyncEngine, topics: Topics
+    scoring: KafkaPublisher, engine: AsyncEngine, topics: Topics, bootstrap: str, group: str
 ) -> None:
     ws = f"ws_{uuid.uuid4().hex[:8]}"
     first = [
@@ -118,7 +123,8 @@ async def test_anonymous_history_joins_the_known_lead_and_redelivery_changes_not
 
     await wait_for(phone_is_ada, what="the phone's history to join Ada's lead")
     await publish(scoring, topics.touchpoints, first + second)  # redelivered: no effect
-    await asyncio.sleep(2)
+    # Not a fixed sleep: wait until the handler committed past the redelivered copies.
+    await wait_consumed(bootstrap, group, topics.touchpoints)
     [lead] = await live_leads(engine, ws)
     assert lead["id"] == ada
     assert lead["traits"] == {"email": "Ada@Acme.example", "title": "CTO", "company_size": 120}

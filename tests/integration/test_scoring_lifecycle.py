@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.segment import envelopes_of
+from services.ingest.domain.envelopes import envelopes_of
 from services.registry import SERVICES
 from services.scoring.domain import rules
 from services.scoring.domain.config import ScoringConfig, Thresholds

@@ -14,10 +14,9 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.segment import envelopes_of
+from services.ingest.domain.envelopes import envelopes_of
 from services.registry import SERVICES
 from services.scoring.domain.scorer import ModelBundle, score_many
-from services.scoring.simulate import simulate
 from services.scoring.store import registry
 from services.scoring.store.tables import models
 from shared.db import create_session_factory
@@ -25,6 +24,7 @@ from shared.db.migrations import upgrade
 from shared.events import Topics
 from tests.integration.scoring_support import Scoring
 from tests.integration.support import ROOT
+from tools.simulation.simulate import simulate
 
 
 def leadflow(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,9 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.segment import envelopes_of
+from services.ingest.domain.envelopes import envelopes_of
 from services.registry import SERVICES
-from services.scoring.simulate import simulate
 from shared.bus import (
     KafkaPublisher,
     create_producer,
@@ -25,6 +24,7 @@ from shared.db import create_engine
 from shared.db.migrations import upgrade
 from shared.events import Topics
 from tests.integration.scoring_support import consume_all, state
+from tools.simulation.simulate import simulate
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import SERVICES
 from shared.db.migrations import upgrade
-from tests.integration.ingest_server import free_port
+from shared.net import free_port
 from tests.integration.support import spawn, terminate, wait_exit, wait_for
 
 # The console keeps no state (no schema, no Kafka): tests/e2e/test_console.py covers it.

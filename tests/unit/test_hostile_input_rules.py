@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from services.ingest import segment
-from services.ingest.segment import Limits, Request
+from services.ingest.domain import envelopes, messages, timing
+from services.ingest.domain.envelopes import Request
+from services.ingest.domain.limits import Limits
 from services.nurture.config import Address, NurtureConfig
 from services.scoring.api.schemas import IsoDatetime
 from services.scoring.domain.config import ScoringConfig
@@ -16,7 +17,7 @@ LIMITS = Limits()
 
 
 def problems(raw: object, kind: str | None = "track") -> dict[str, str]:
-    return {p.field: p.message for p in segment.check(raw, kind=kind, limits=LIMITS)}
+    return {p.field: p.message for p in messages.check(raw, kind=kind, limits=LIMITS)}
 
 
 def test_a_nul_character_anywhere_in_an_event_is_refused() -> None:
@@ -33,7 +34,7 @@ def test_text_fields_must_be_strings(field: str) -> None:
 
 
 def test_a_batch_with_a_bad_sent_at_is_refused_whole() -> None:
-    outcome = segment.batch(
+    outcome = envelopes.batch(
         {"batch": [{"type": "track", "userId": "u", "event": "e"}], "sentAt": ""},
         workspace=WorkspaceInfo("ws_1", "Acme"),
         request=Request(datetime.now(UTC)),
@@ -79,7 +80,7 @@ def test_query_date_times_are_iso_only() -> None:
 
 def test_clocks_millennia_apart_do_not_overflow() -> None:
     raw = {"timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-31T00:00:00Z"}
-    assert segment.occurred_at(raw, datetime.now(UTC)) == datetime(1, 1, 1, tzinfo=UTC)
+    assert timing.occurred_at(raw, datetime.now(UTC)) == datetime(1, 1, 1, tzinfo=UTC)
 
 
 def test_a_long_cap_period_reads_back_in() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.reporting.pseudonyms import pseudonymizer
+from services.reporting.domain.pseudonyms import pseudonymizer
 from shared.privacy import identity_hash, normalize_email
 
 

@@ -1,4 +1,4 @@
-from services.ingest.models import metadata
+from services.ingest.store.tables import metadata
 from shared.db.migrations import run_env
 
 run_env(metadata)

@@ -1,4 +1,4 @@
-from services.reporting.models import metadata
+from services.reporting.store.tables import metadata
 from shared.db.migrations import run_env
 
 run_env(metadata)

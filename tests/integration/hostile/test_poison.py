@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.reporting.models import touches
+from services.reporting.store.tables import touches
 from shared.events import Envelope, encode, utcnow
 from tests.integration.hostile.conftest import Tenants
 from tests.integration.support import read_topic, wait_for

@@ -10,9 +10,10 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from services.console.api.deps import checked_form, csrf_ok, parse_form
+from services.console.domain.navigation import safe_next
 from services.console.main import PAGES, create_app
 from services.console.settings import ConsoleSettings
-from services.console.web import checked_form, csrf_ok, parse_form, safe_next
 
 # Nothing listens here: pages that would call a service are not reached in these tests.
 NOWHERE = "http://127.0.0.1:9"

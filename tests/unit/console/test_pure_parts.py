@@ -7,14 +7,18 @@ from typing import Any
 import pytest
 from starlette.datastructures import ImmutableMultiDict
 
-from services.console import charts
-from services.console.lead_pages import page_links
-from services.console.reports import BY_KEY, REPORTS
-from services.console.sequence_pages import headline
-from services.console.settings_pages import nurture_from_form, origins_from_text, scoring_from_form
-from services.console.template_pages import template_errors
-from services.console.timeline import describe
-from services.ingest.workspace_api import normalize_origin
+from services.console.domain import charts
+from services.console.domain.leads import page_links
+from services.console.domain.reports import BY_KEY, REPORTS
+from services.console.domain.sequences import headline
+from services.console.domain.settings_form import (
+    nurture_from_form,
+    origins_from_text,
+    scoring_from_form,
+)
+from services.console.domain.templates import template_errors
+from services.console.domain.timeline import describe
+from services.ingest.domain.workspaces import normalize_origin
 from services.nurture.config import NurtureConfig
 from services.scoring.domain.config import ScoringConfig
 

@@ -8,18 +8,17 @@ from typing import Any
 
 import pytest
 
-from services.console import charts
-from services.console.reports import (
-    BY_KEY,
-    COHORT,
+from services.console.domain import charts
+from services.console.domain.report_options import COHORT
+from services.console.domain.report_rows import (
     attribution_pivot,
     attribution_rows,
     forecast_note,
     funnel_groups,
-    page_options,
     revenue_rows,
     volume_days,
 )
+from services.console.domain.reports import BY_KEY, page_options
 
 
 def cohort(name: str, age: int, leads: int, mql: int) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from starlette.datastructures import ImmutableMultiDict
 
-from services.console import sequence_form as sf
-from services.console.web import TEMPLATES
+from services.console.api.web import TEMPLATES
+from services.console.domain import forms
+from services.console.domain import sequence_form as sf
 from services.nurture.sequences import SequenceDefinition
 
 FULL: dict[str, Any] = {
@@ -147,15 +148,15 @@ def test_typed_values_go_to_the_api_as_typed_so_it_can_say_what_is_wrong() -> No
 
 
 def test_numbers_and_values() -> None:
-    assert [sf.number(t) for t in ("3", " 2.5 ", "", None, "P2D")] == [3, 2.5, None, None, "P2D"]
-    assert [sf.loose_value(t) for t in ("500", "true", '"500"', "pro", "")] == [
+    assert [forms.number(t) for t in ("3", " 2.5 ", "", None, "P2D")] == [3, 2.5, None, None, "P2D"]
+    assert [forms.loose_value(t) for t in ("500", "true", '"500"', "pro", "")] == [
         500,
         True,
         "500",
         "pro",
         None,
     ]
-    assert sf.words(" Demo Booked, ,Trial ") == ["Demo Booked", "Trial"]
+    assert forms.words(" Demo Booked, ,Trial ") == ["Demo Booked", "Trial"]
 
 
 def test_editor_actions() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.console.validation import field_errors, field_name
+from services.console.domain.validation import field_errors, field_name
 from services.nurture.sequences import SequenceDefinition
 
 

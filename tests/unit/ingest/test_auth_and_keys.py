@@ -3,7 +3,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.ingest.auth import AuthError, authenticate, write_key_of
+from services.ingest.api.deps import authenticate
+from services.ingest.domain.auth import AuthError, write_key_of
 from shared.email_links import EmailLink, InvalidToken, sign, verify
 from shared.events import Envelope
 from shared.workspaces import WorkspaceDirectory, hash_key, new_key

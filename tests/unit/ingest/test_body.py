@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.ingest.body import BodyError, parse_json, read_limited
+from services.ingest.domain.body import BodyError, parse_json, read_limited
 
 
 async def chunks(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:

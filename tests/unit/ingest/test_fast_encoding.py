@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from services.ingest import segment
-from services.ingest.segment import Limits, Request
+from services.ingest.domain import dedupe, envelopes, messages
+from services.ingest.domain.envelopes import Request
+from services.ingest.domain.limits import Limits
 from shared.events import Envelope, decode, encode, encode_key
 from shared.events.codec import Record, encode_fields
 from shared.workspaces import WorkspaceInfo
@@ -36,7 +37,7 @@ def _time(rng: random.Random) -> str:
 
 
 def _message(rng: random.Random) -> dict[str, Any]:
-    msg_type = rng.choice(segment.TYPES)
+    msg_type = rng.choice(messages.TYPES)
     raw: dict[str, Any] = {"type": msg_type}
     ids = [rng.choice(["u-1", "ada@acme.example", "é", 42, 0, "a" * 80]) for _ in range(4)]
     if rng.random() < 0.7:
@@ -54,7 +55,7 @@ def _message(rng: random.Random) -> dict[str, Any]:
     for name in ("name", "category"):
         if rng.random() < 0.3:
             raw[name] = rng.choice(WORDS)
-    for name in segment.OBJECT_FIELDS:
+    for name in messages.OBJECT_FIELDS:
         if rng.random() < 0.5:
             raw[name] = _object(rng) if rng.random() < 0.95 else json_value(rng, hex_strings=True)
     if rng.random() < 0.3 and isinstance(raw.setdefault("context", {}), dict):
@@ -72,12 +73,12 @@ def test_event_ids_are_uuid5_of_workspace_and_message_id() -> None:
     for i in range(5000):
         workspace = rng.choice(["ws_1", "ws_é", f"ws_{i}"])
         message_id = rng.choice([str(uuid.uuid4()), f"m-{i}", "日本語", "x" * rng.randrange(200)])
-        expected = uuid.uuid5(segment.MESSAGE_ID_NAMESPACE, f"{workspace}:{message_id}")
-        assert segment.event_id(workspace, message_id) == str(expected)
+        expected = uuid.uuid5(dedupe.MESSAGE_ID_NAMESPACE, f"{workspace}:{message_id}")
+        assert dedupe.event_id(workspace, message_id) == str(expected)
 
 
 def test_generated_message_ids_are_random_version_4_uuids() -> None:
-    ids = {segment._new_message_id() for _ in range(5000)}
+    ids = {dedupe.new_message_id() for _ in range(5000)}
     assert len(ids) == 5000
     for text in ids:
         parsed = uuid.UUID(text)
@@ -96,7 +97,7 @@ def test_records_are_the_bytes_the_envelope_model_gives(
     for _ in range(1500):
         raw = _message(rng)
         kind = rng.choice([None, raw["type"]])
-        if segment.check(raw, kind=kind, limits=LIMITS):
+        if messages.check(raw, kind=kind, limits=LIMITS):
             continue
         workspace = WorkspaceInfo(rng.choice(["ws_1", "ws_é"]), "w", truncate_ip=rng.random() < 0.3)
         received = datetime(2026, 5, 1, 12, 0, rng.randrange(60), rng.randrange(10**6), UTC)
@@ -105,11 +106,11 @@ def test_records_are_the_bytes_the_envelope_model_gives(
         sent_at = rng.choice([None, _time(rng)])
         # The same generated messageId for both paths when the message has none.
         message_id = next(generated)
-        monkeypatch.setattr(segment, "_new_message_id", lambda m=message_id: m)
-        envelope = segment.to_envelope(
+        monkeypatch.setattr(envelopes, "new_message_id", lambda m=message_id: m)
+        envelope = envelopes.to_envelope(
             raw, kind=kind, workspace=workspace, request=request, batch_sent_at=sent_at
         )
-        record = segment.to_record(
+        record = envelopes.to_record(
             raw, kind=kind, workspace=workspace, request=request, batch_sent_at=sent_at
         )
         assert record == Record(encode(envelope), encode_key(envelope)) == Record.of(envelope)

@@ -1,7 +1,7 @@
 import httpx
 from fastapi import FastAPI
 
-from services.ingest.api import FastPath
+from services.ingest.api.tracking import FastPath
 
 
 async def test_tracking_posts_skip_the_framework_and_other_requests_reach_it() -> None:

@@ -5,8 +5,8 @@ import orjson
 import pytest
 from aiokafka.structs import RecordMetadata
 
-from services.ingest.publishing import TouchpointPublisher, Unavailable
-from services.ingest.segment import Problem
+from services.ingest.adapters.publishing import TouchpointPublisher, Unavailable
+from services.ingest.domain.messages import Problem
 from shared.bus import DeadLetterSink
 from shared.events import Envelope
 from shared.events.codec import Record

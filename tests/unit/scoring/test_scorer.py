@@ -9,8 +9,8 @@ from services.scoring.domain import publishing, training
 from services.scoring.domain.explain import group_of, words
 from services.scoring.domain.features import Vector
 from services.scoring.domain.scorer import ModelBundle, factors, score_many
-from services.scoring.simulate import simulate
 from services.scoring.workers.live_models import default_bundle
+from tools.simulation.simulate import simulate
 
 
 @pytest.fixture(scope="module")

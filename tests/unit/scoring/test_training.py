@@ -9,7 +9,7 @@ import pytest
 from services.scoring.adapters.plots import save_plots
 from services.scoring.domain import training
 from services.scoring.domain.scorer import factors, score_many
-from services.scoring.simulate import simulate
+from tools.simulation.simulate import simulate
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 

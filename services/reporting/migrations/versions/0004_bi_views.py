@@ -1,5 +1,5 @@
 """Read-only SQL views over the read models, for BI tools that connect to PostgreSQL, and
-the role `leadflow_bi` that may read them (and nothing else). README: "Reporting"."""
+the role `leadflow_bi` that may read them (and nothing else). docs/operations.md: "BI access"."""
 
 from alembic import op
 

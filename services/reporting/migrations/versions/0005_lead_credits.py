@@ -4,7 +4,7 @@ here from the read models already there; a partial index of merged leads."""
 import sqlalchemy as sa
 from alembic import op
 
-from services.reporting.credit_model import rebuild_sql
+from services.reporting.store.projections.credits import rebuild_sql
 from shared.db.migrations import current_schema
 
 revision = "reporting_0005"

@@ -1,0 +1,1 @@
+"""I/O of the ingest service that is not its own SQL: publishing to Kafka."""

@@ -1,0 +1,1 @@
+"""Periodic jobs of the ingest service, each started by main.py."""

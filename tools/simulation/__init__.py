@@ -1,0 +1,1 @@
+"""Synthetic traffic with a known conversion propensity, and where to send it."""

@@ -17,7 +17,7 @@ from starlette.datastructures import ImmutableMultiDict
 from services.console.client import Api, ApiError
 from services.console.validation import field_errors
 from services.console.web import FORM_AGAIN, api, checked_form, flash, render
-from services.nurture import templating
+from services.nurture.domain import templating
 from shared.events import utcnow
 
 router = APIRouter()

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.nurture import api, delivery, enrollment, enrollments_api, models, scheduler
-from services.nurture.mailer import Mailer
+from services.nurture import api, handlers
+from services.nurture.adapters.mailer import Mailer
+from services.nurture.api.unsubscribe import unsubscribe_router
 from services.nurture.settings import NurtureSettings
-from services.nurture.unsubscribe import unsubscribe_router
+from services.nurture.store import tables
+from services.nurture.workers import delivery, scheduler
 from shared.audit_api import audit_router
 from shared.events import Envelope, Topics
 from shared.runtime import ServiceRuntime
@@ -29,7 +31,7 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
 
         async def on_events(envelopes: Sequence[Envelope]) -> None:
             async with runtime.uow() as uow:
-                await enrollment.apply_events(uow, envelopes, topic=topic)
+                await handlers.apply_events(uow, envelopes, topic=topic)
 
         runtime.consume(
             [runtime.topics.lead_events, runtime.topics.touchpoints, runtime.topics.email_events],
@@ -70,13 +72,9 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
     app = create_service_app(
         settings,
         title="LeadFlow nurture",
-        inbox=models.inbox,
-        outbox=models.outbox,
-        routers=[
-            api.router,
-            enrollments_api.router,
-            audit_router(models.audit_log, "consent changes, erasures"),
-        ],
+        inbox=tables.inbox,
+        outbox=tables.outbox,
+        routers=[api.router, audit_router(tables.audit_log, "consent changes, erasures")],
         extension=nurture,
     )
     # Recipients' one-click unsubscribe (no API key: the signed token is the proof).

@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.nurture import api, enrollments_api, models
+from services.nurture import api
 from services.nurture.settings import NurtureSettings
+from services.nurture.store import tables as models
 from services.registry import SERVICES
 from shared.bus import ensure_topics
 from shared.db.migrations import upgrade
@@ -98,7 +99,7 @@ async def nurture(database_url: str, bootstrap: str) -> AsyncIterator[Nurture]:
         title="LeadFlow nurture (test)",
         inbox=models.inbox,
         outbox=models.outbox,
-        routers=[api.router, enrollments_api.router],
+        routers=[api.router],
     )
     env = {
         **os.environ,

@@ -7,7 +7,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from services.ingest import segment
 from services.ingest.segment import Limits, Request
-from services.nurture.config import Address, NurtureConfig
+from services.nurture.domain.config import Address, NurtureConfig
 from services.scoring.api import IsoDatetime
 from services.scoring.config import ScoringConfig
 from shared.workspaces import WorkspaceInfo

@@ -15,7 +15,7 @@ from services.console.settings_pages import nurture_from_form, origins_from_text
 from services.console.template_pages import template_errors
 from services.console.timeline import describe
 from services.ingest.workspace_api import normalize_origin
-from services.nurture.config import NurtureConfig
+from services.nurture.domain.config import NurtureConfig
 from services.scoring.config import ScoringConfig
 
 FUNNEL = {

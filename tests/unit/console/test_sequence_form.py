@@ -11,7 +11,7 @@ from starlette.datastructures import ImmutableMultiDict
 
 from services.console import sequence_form as sf
 from services.console.web import TEMPLATES
-from services.nurture.sequences import SequenceDefinition
+from services.nurture.domain.sequences import SequenceDefinition
 
 FULL: dict[str, Any] = {
     "trigger": {

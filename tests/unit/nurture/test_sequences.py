@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.nurture.sequences import (
+from services.nurture.domain.sequences import (
     BranchStep,
     Completed,
     EmailStep,
@@ -21,7 +21,7 @@ from services.nurture.sequences import (
     may_enroll,
     triggered_by,
 )
-from services.nurture.timing import SendWindow
+from services.nurture.domain.timing import SendWindow
 from shared.events.types import LeadLifecycleChanged
 
 NY = ZoneInfo("America/New_York")

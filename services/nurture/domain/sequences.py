@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from services.nurture.timing import (
+from services.nurture.domain.timing import (
     ALL_DAYS,
     WEEKDAYS,
     Duration,

@@ -28,7 +28,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.nurture.links import html_to_text
+from services.nurture.domain.links import html_to_text
 
 PartName = Literal["subject", "html", "text"]
 PARTS: tuple[PartName, ...] = ("subject", "html", "text")

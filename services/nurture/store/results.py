@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.nurture.models import enrollments, sends
+from services.nurture.store.tables import enrollments, sends
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -31,6 +31,12 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from services.nurture.domain.conditions import (
+    as_number,
+    properties_match,
+    score_holds,
+    trait_holds,
+)
 from services.nurture.domain.timing import (
     ALL_DAYS,
     WEEKDAYS,
@@ -659,61 +665,11 @@ def advance(
 
 
 # --------------------------------------------------------------------------- conditions
-_MISSING = object()
-
-
-def trait_value(traits: Mapping[str, Any], path: str) -> Any:
-    """A trait by dotted path into nested objects (`company.employees`); a flat key with
-    dots wins. Missing: a private sentinel (see `condition_holds`)."""
-    if path in traits:
-        return traits[path]
-    current: Any = traits
-    for part in path.split("."):
-        if not isinstance(current, Mapping) or part not in current:
-            return _MISSING
-        current = current[part]
-    return current
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip().replace(",", ""))
-        except ValueError:
-            return None
-    return None
-
-
-def _equal(left: Any, right: Any) -> bool:
-    """Strings case-insensitively, numbers by value (also when one is a numeric string)."""
-    if isinstance(left, str) and isinstance(right, str):
-        return left.strip().casefold() == right.strip().casefold()
-    if isinstance(left, bool) or isinstance(right, bool):
-        return left is right
-    a, b = _number(left), _number(right)
-    if a is not None and b is not None:
-        return a == b
-    return bool(left == right)
-
-
 def condition_holds(
     condition: TraitCondition | EventCondition | ScoreCondition, facts: Facts, now: datetime
 ) -> bool:
     if isinstance(condition, ScoreCondition):
-        if facts.score is None:
-            return False
-        score, value = facts.score, condition.score.value
-        return {
-            "gte": score >= value,
-            "lte": score <= value,
-            "gt": score > value,
-            "lt": score < value,
-            "eq": score == value,
-        }[condition.score.op]
+        return score_holds(facts.score, condition.score.op, condition.score.value)
     if isinstance(condition, EventCondition):
         wanted = event_key(condition.event)
         since = (
@@ -723,30 +679,7 @@ def condition_holds(
             event_key(name) == wanted and (since is None or since <= at <= now)
             for name, at in facts.events
         )
-    found = trait_value(facts.traits, condition.trait)
-    present = found is not _MISSING and found is not None and found != ""
-    match condition.op:
-        case "exists":
-            return present
-        case "eq":
-            return present and _equal(found, condition.value)
-        case "ne":
-            return not (present and _equal(found, condition.value))
-        case "gte" | "lte":
-            number = _number(found) if present else None
-            if number is None:
-                return False
-            limit = float(condition.value)
-            return number >= limit if condition.op == "gte" else number <= limit
-        case "contains":
-            if not present:
-                return False
-            if isinstance(found, str):
-                return str(condition.value).casefold() in found.casefold()
-            if isinstance(found, list | tuple | set | frozenset):
-                return any(_equal(item, condition.value) for item in found)
-            return False
-    return False  # pragma: no cover
+    return trait_holds(facts.traits, condition.trait, condition.op, condition.value)
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -842,7 +775,7 @@ def triggered_by(
     if isinstance(trigger, ScoreCrossedTrigger):
         if event_kind != "lead.scored":
             return False
-        score, previous = _number(data.get("score")), _number(data.get("previous_score"))
+        score, previous = as_number(data.get("score")), as_number(data.get("previous_score"))
         return (
             score is not None
             and score >= trigger.score
@@ -859,8 +792,5 @@ def triggered_by(
         source = data.get(source_key)
         if not isinstance(source, Mapping):
             return False
-        for path, expected in trigger.properties.items():
-            found = trait_value(source, path)
-            if found is _MISSING or not _equal(found, expected):
-                return False
+        return properties_match(source, trigger.properties)
     return True

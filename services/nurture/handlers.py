@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from services.nurture.domain import sequences as seq
 from services.nurture.domain.leads import (
     engagement_kind,
     event_name,
@@ -23,6 +22,7 @@ from services.nurture.domain.leads import (
     recent_events,
     touchpoint_keys,
 )
+from services.nurture.domain.lifecycle import exit_reason, triggered_by
 from services.nurture.store import enrollments, erasure
 from services.nurture.store import leads as lead_store
 from services.nurture.store.enrollments import Active
@@ -139,7 +139,7 @@ async def _exits_and_triggers(ctx: Context, e: Envelope, lead_id: str, data: Pay
     active = await ctx.active_sequences(e.workspace_id)
     await _exit_if_met(ctx, e, lead_id, data)
     for sequence in active:
-        if seq.triggered_by(sequence.definition, e.type, e.payload):
+        if triggered_by(sequence.definition, e.type, e.payload):
             await enrollments.enroll(
                 ctx.uow,
                 e.workspace_id,
@@ -158,7 +158,7 @@ async def _exit_if_met(ctx: Context, e: Envelope, lead_id: str, data: Payload) -
     for enrollment_id, definition in await enrollments.active_of_lead(
         ctx.uow.session, e.workspace_id, lead_id
     ):
-        reason = seq.exit_reason(
+        reason = exit_reason(
             definition,
             stage=facts.stage,
             event=facts.event,

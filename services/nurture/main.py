@@ -17,13 +17,15 @@ from services.nurture.workers import delivery, scheduler
 from shared.audit_api import audit_router
 from shared.events import Envelope, Topics
 from shared.runtime import ServiceRuntime
-from shared.web import create_service_app
+from shared.web import Extension, create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(settings: NurtureSettings | None = None) -> FastAPI:
-    settings = settings or NurtureSettings()
+def _lifespan(
+    settings: NurtureSettings,
+) -> Extension:
+    """The consumer (handlers.apply_events), the scheduler and the delivery worker."""
 
     @contextlib.asynccontextmanager
     async def nurture(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
@@ -69,13 +71,18 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
             for mailer in mailers:
                 await mailer.close()
 
+    return nurture
+
+
+def create_app(settings: NurtureSettings | None = None) -> FastAPI:
+    settings = settings or NurtureSettings()
     app = create_service_app(
         settings,
         title="LeadFlow nurture",
         inbox=tables.inbox,
         outbox=tables.outbox,
         routers=[api.router, audit_router(tables.audit_log, "consent changes, erasures")],
-        extension=nurture,
+        extension=_lifespan(settings),
     )
     # Recipients' one-click unsubscribe (no API key: the signed token is the proof).
     app.include_router(

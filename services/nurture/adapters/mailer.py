@@ -182,7 +182,26 @@ class Mailer:
     async def _send(
         self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None
     ) -> Outcome:
-        smtp: aiosmtplib.SMTP | None = None
+        opened = await self._mail(sender, len(data))
+        if isinstance(opened, Outcome):
+            return opened
+        smtp = opened
+        refused = await self._rcpt(smtp, recipient)
+        if refused is not None:
+            return refused
+        if before_data is not None:
+            try:
+                go_on = await before_data()
+            except BaseException:
+                await self._reset(smtp)
+                raise
+            if not go_on:
+                await self._reset(smtp)
+                return Outcome("aborted", "rcpt", None, "the claim on this send was lost")
+        return await self._data(smtp, data)
+
+    async def _mail(self, sender: str, size: int) -> aiosmtplib.SMTP | Outcome:
+        """A connection with MAIL FROM accepted, or the transient outcome of why not."""
         for attempt in range(2):
             try:
                 smtp, reused = await self._connection()
@@ -193,30 +212,26 @@ class Mailer:
                 self._drop()
                 return Outcome("transient", "connect", None, _describe(exc))
             try:
-                options = [f"SIZE={len(data)}"] if smtp.supports_extension("size") else []
+                options = [f"SIZE={size}"] if smtp.supports_extension("size") else []
                 await smtp.mail(sender, options=options)
-                break
+                return smtp
             except aiosmtplib.SMTPResponseException as exc:
                 # A refused sender is our configuration's problem, not the recipient's.
-                if exc.code == 421:
-                    self._drop()
-                else:
-                    await self._reset(smtp)
+                await self._after_refusal(smtp, exc.code)
                 return Outcome("transient", "mail", exc.code, exc.message)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 self._drop()
                 if reused and attempt == 0:
                     continue  # a stale kept-alive connection: once more on a fresh one
                 return Outcome("transient", "mail", None, _describe(exc))
-        assert smtp is not None
+        raise AssertionError("unreachable: the second attempt always returns")
 
+    async def _rcpt(self, smtp: aiosmtplib.SMTP, recipient: str) -> Outcome | None:
+        """None when RCPT TO was accepted, else the outcome."""
         try:
             await smtp.rcpt(recipient)
         except aiosmtplib.SMTPResponseException as exc:
-            if exc.code == 421:
-                self._drop()
-            else:
-                await self._reset(smtp)
+            await self._after_refusal(smtp, exc.code)
             kind: OutcomeKind = "permanent" if 500 <= exc.code < 600 else "transient"
             return Outcome(kind, "rcpt", exc.code, exc.message)
         except ValueError as exc:  # an address that cannot be written on the wire
@@ -225,30 +240,26 @@ class Mailer:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             self._drop()
             return Outcome("transient", "rcpt", None, _describe(exc))
+        return None
 
-        if before_data is not None:
-            try:
-                go_on = await before_data()
-            except BaseException:
-                await self._reset(smtp)
-                raise
-            if not go_on:
-                await self._reset(smtp)
-                return Outcome("aborted", "rcpt", None, "the claim on this send was lost")
-
+    async def _data(self, smtp: aiosmtplib.SMTP, data: bytes) -> Outcome:
         try:
             response = await smtp.data(data)
         except aiosmtplib.SMTPResponseException as exc:
-            if exc.code == 421:
-                self._drop()
-            else:
-                await self._reset(smtp)
-            kind = "permanent" if 500 <= exc.code < 600 else "transient"
+            await self._after_refusal(smtp, exc.code)
+            kind: OutcomeKind = "permanent" if 500 <= exc.code < 600 else "transient"
             return Outcome(kind, "data", exc.code, exc.message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             self._drop()
             return Outcome("unknown", "data", None, _describe(exc))
         return Outcome("accepted", "done", response.code, response.message)
+
+    async def _after_refusal(self, smtp: aiosmtplib.SMTP, code: int) -> None:
+        """421: the server is closing the connection; else RSET for the next message."""
+        if code == 421:
+            self._drop()
+        else:
+            await self._reset(smtp)
 
 
 def _describe(exc: BaseException) -> str:

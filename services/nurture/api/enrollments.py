@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from services.nurture.api.deps import EmailTopic
 from services.nurture.api.schemas import EnrollIn, EnrollmentOut
-from services.nurture.domain import sequences as seq
+from services.nurture.domain.lifecycle import may_enroll
 from services.nurture.store import enrollments as store
 from services.nurture.store.leads import known
 from shared.deps import Session, Uow, Workspace
@@ -44,7 +44,7 @@ async def enroll_by_hand(
     )
     if new_id is None:
         history = await store.history(session, None, sequence_id, body.lead_id)
-        raise HTTPException(409, str(seq.may_enroll(active.definition, history, utcnow())))
+        raise HTTPException(409, str(may_enroll(active.definition, history, utcnow())))
     row = await store.get(session, None, new_id)
     assert row is not None
     return EnrollmentOut(**row._mapping)

@@ -148,30 +148,33 @@ def compose(
         _header("List-Unsubscribe", f"<{_one_line(unsubscribe_url)}>, <{mailto}>"),
         b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
     ]
-    plain_headers, plain_body = _text_part(text or " ", "plain")
-    if not html:
-        data = b"".join([*head, plain_headers, b"MIME-Version: 1.0\r\n\r\n", plain_body])
-    else:
-        html_headers, html_body = _text_part(html, "html")
-        boundary = f"=_{secrets.token_hex(12)}".encode("ascii")
-        data = b"".join(
-            [
-                *head,
-                b"MIME-Version: 1.0\r\n",
-                b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n',
-                b"\r\n--" + boundary + b"\r\n",
-                plain_headers,
-                b"\r\n",
-                plain_body,
-                b"\r\n--" + boundary + b"\r\n",
-                html_headers,
-                b"MIME-Version: 1.0\r\n\r\n",
-                html_body,
-                b"\r\n--" + boundary + b"--\r\n",
-            ]
-        )
+    data = b"".join(head) + _body(text, html)
     # The addresses as the envelope uses them.
     sender = Address(addr_spec=from_address).addr_spec
     return Outgoing(
         sender=sender, recipient=Address(addr_spec=to).addr_spec, message_id=mid, data=data
+    )
+
+
+def _body(text: str, html: str) -> bytes:
+    """The MIME part(s) after the headers: text alone, or multipart/alternative."""
+    plain_headers, plain_body = _text_part(text or " ", "plain")
+    if not html:
+        return b"".join([plain_headers, b"MIME-Version: 1.0\r\n\r\n", plain_body])
+    html_headers, html_body = _text_part(html, "html")
+    boundary = f"=_{secrets.token_hex(12)}".encode("ascii")
+    return b"".join(
+        [
+            b"MIME-Version: 1.0\r\n",
+            b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n',
+            b"\r\n--" + boundary + b"\r\n",
+            plain_headers,
+            b"\r\n",
+            plain_body,
+            b"\r\n--" + boundary + b"\r\n",
+            html_headers,
+            b"MIME-Version: 1.0\r\n\r\n",
+            html_body,
+            b"\r\n--" + boundary + b"--\r\n",
+        ]
     )

@@ -1,8 +1,7 @@
-"""Nurture sequences: what marketers configure, and the step engine that walks it.
-
-Pure: no I/O, no clock reads (`now` is always a parameter). The API stores a
-`SequenceDefinition` as one JSON document per sequence version; the scheduler keeps one
-`Progress` per enrollment and asks `advance` what to do next.
+"""Nurture sequences as marketers configure them: trigger, steps (email, wait, window,
+branch), exit criteria, re-entry policy. The API stores a `SequenceDefinition` as one JSON
+document per sequence version. Pure: no I/O. The step engine that walks a definition is
+`engine.py`; what starts and ends an enrollment is `lifecycle.py`.
 
 Event names are compared loosely everywhere (triggers, exits, branch conditions): case,
 and the separators ' ', '.', '_' and '-', are ignored, so "Email Clicked" matches the
@@ -11,12 +10,10 @@ touchpoint type "email.clicked" and "Demo Booked" matches "demo_booked".
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Mapping
+from datetime import time, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -31,21 +28,12 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from services.nurture.domain.conditions import (
-    as_number,
-    properties_match,
-    score_holds,
-    trait_holds,
-)
 from services.nurture.domain.timing import (
-    ALL_DAYS,
     WEEKDAYS,
     Duration,
     SendWindow,
-    add_business_days,
-    next_in_window,
 )
-from shared.events.types import Stage
+from shared.events.types import EMAIL_TYPES, STAGES, TOUCHPOINT_TYPES, Stage
 
 Slug = Annotated[
     str,
@@ -55,18 +43,14 @@ Slug = Annotated[
 TemplateId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 EventName = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
-FUNNEL: tuple[str, ...] = ("subscriber", "lead", "mql", "sql", "opportunity", "customer")
+FUNNEL: tuple[str, ...] = STAGES[: STAGES.index("customer") + 1]
 """Lifecycle stages in funnel order (disqualified and recycled stand outside it)."""
 
-TOUCHPOINT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
-EMAIL_EVENT_TYPES = frozenset(
-    {"email.sent", "email.opened", "email.clicked", "email.bounced", "email.unsubscribed"}
-)
-EVENT_TRIGGER_TYPES = TOUCHPOINT_TYPES | EMAIL_EVENT_TYPES
+EVENT_TRIGGER_TYPES = TOUCHPOINT_TYPES | EMAIL_TYPES
 NAMED_EVENT_TYPES = frozenset({"track", "page", "screen"})
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -80,14 +64,14 @@ def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> I
 
 
 # --------------------------------------------------------------------------- triggers
-class StageEnteredTrigger(_Model):
+class StageEnteredTrigger(StrictModel):
     """The lead entered a lifecycle stage (`lead.lifecycle_changed` with this `to_stage`)."""
 
     kind: Literal["stage_entered"]
     stage: Stage
 
 
-class EventTrigger(_Model):
+class EventTrigger(StrictModel):
     """A touchpoint of `event_type` (a `track` with the name `event`), whose properties
     (traits for identify/group) equal every entry of `properties` (dotted paths allowed)."""
 
@@ -127,7 +111,7 @@ class EventTrigger(_Model):
         return self
 
 
-class ScoreCrossedTrigger(_Model):
+class ScoreCrossedTrigger(StrictModel):
     """The score rose from below `score` to `score` or above (`lead.scored`)."""
 
     kind: Literal["score_crossed"]
@@ -143,7 +127,7 @@ Trigger = Annotated[
 Op = Literal["gte", "lte", "eq", "ne", "exists", "contains"]
 
 
-class TraitCondition(_Model):
+class TraitCondition(StrictModel):
     """A lead trait (dotted path into nested traits, e.g. `company.employees`) against
     `value`. gte/lte compare numbers; eq/ne compare values (strings case-insensitively);
     contains: a substring of a string trait, or a member of a list trait; exists: present
@@ -174,7 +158,7 @@ class TraitCondition(_Model):
         return self
 
 
-class EventCondition(_Model):
+class EventCondition(StrictModel):
     """The lead did `event` (a track event name or an event type such as `email.clicked`
     / "Email Clicked") within the last `within_days` days (any time known, when absent)."""
 
@@ -182,12 +166,12 @@ class EventCondition(_Model):
     within_days: int | None = Field(None, ge=1, le=3650)
 
 
-class ScoreTest(_Model):
+class ScoreTest(StrictModel):
     op: Literal["gte", "lte", "gt", "lt", "eq"]
     value: int = Field(ge=0, le=100)
 
 
-class ScoreCondition(_Model):
+class ScoreCondition(StrictModel):
     """The lead's current score against a value, e.g. {"op": "gte", "value": 60}."""
 
     score: ScoreTest
@@ -221,13 +205,13 @@ Condition = Annotated[
 
 
 # --------------------------------------------------------------------------- steps
-class Variant(_Model):
+class Variant(StrictModel):
     id: Slug
     template_id: TemplateId
     weight: float = Field(1.0, gt=0, le=1_000_000, description="relative share of leads")
 
 
-class EmailStep(_Model):
+class EmailStep(StrictModel):
     """Send one email: `template_id`, or an A/B split over `variants` (then no template_id)."""
 
     kind: Literal["email"]
@@ -281,7 +265,7 @@ class EmailStep(_Model):
         return [self.template_id] if self.template_id else []
 
 
-class WaitStep(_Model):
+class WaitStep(StrictModel):
     """Wait a `duration` ("P2D", "PT3H", "90m", seconds) or `business_days`, counted from
     when the previous step finished (business days: same local time, window's days)."""
 
@@ -312,7 +296,7 @@ class WaitStep(_Model):
         return self
 
 
-class WindowStep(_Model):
+class WindowStep(StrictModel):
     """Wait until the lead's local time is inside `[start, end)` on one of `days`."""
 
     kind: Literal["window"]
@@ -344,7 +328,7 @@ class WindowStep(_Model):
         return SendWindow(start=self.start, end=self.end, days=self.days)
 
 
-class BranchStep(_Model):
+class BranchStep(StrictModel):
     """Go to step `then` when `condition` holds, else to step `else` (both later steps)."""
 
     model_config = ConfigDict(
@@ -370,7 +354,7 @@ def _default_exit_stages() -> list[Stage]:
     return ["sql", "customer"]
 
 
-class ExitCriteria(_Model):
+class ExitCriteria(StrictModel):
     """What ends an enrollment at once."""
 
     stages: list[Stage] = Field(
@@ -382,7 +366,7 @@ class ExitCriteria(_Model):
     on_hard_bounce: bool = True
 
 
-class Reentry(_Model):
+class Reentry(StrictModel):
     """May a lead that was enrolled before be enrolled again?"""
 
     policy: Literal["never", "after_exit", "after_days"] = "never"
@@ -412,7 +396,7 @@ class Reentry(_Model):
         return self
 
 
-class SequenceDefinition(_Model):
+class SequenceDefinition(StrictModel):
     """One version of a sequence, as the marketer configured it."""
 
     trigger: Trigger
@@ -484,313 +468,3 @@ class SequenceDefinition(_Model):
             if step.id == step_id:
                 return index
         raise KeyError(step_id)
-
-
-# --------------------------------------------------------------------------- engine
-class Facts(BaseModel):
-    """What the lead is now, as far as the sequence cares."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    traits: dict[str, Any] = Field(default_factory=dict)
-    score: int | None = None
-    stage: str | None = None
-    timezone: str | None = None
-    events: list[tuple[str, datetime]] = Field(
-        default_factory=list,
-        description="recent events as (name, at): track event names, else the type "
-        "(e.g. 'email.clicked')",
-    )
-
-    @field_validator("events")
-    @classmethod
-    def _aware_events(cls, value: list[tuple[str, datetime]]) -> list[tuple[str, datetime]]:
-        return [(name, at if at.tzinfo else at.replace(tzinfo=UTC)) for name, at in value]
-
-
-class Progress(BaseModel):
-    """Where an enrollment is. Store it as JSON with the enrollment."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    step_index: int = Field(0, ge=0)
-    variant_by_step: dict[str, str] = Field(default_factory=dict)
-    waiting_until: datetime | None = None
-    last_step_at: datetime | None = Field(
-        None,
-        description="when the previous step finished (or the enrollment started): waits "
-        "count from here; None means now",
-    )
-
-
-class SendEmail(_Model):
-    kind: Literal["send_email"] = "send_email"
-    step_id: str
-    variant_id: str | None
-    template_id: str
-    not_before: datetime
-    next_progress: Progress
-
-    def progress_after(self, sent_at: datetime) -> Progress:
-        """`next_progress`, with the previous step finished when the email actually went."""
-        return self.next_progress.model_copy(update={"last_step_at": sent_at.astimezone(UTC)})
-
-
-class WaitUntil(_Model):
-    kind: Literal["wait_until"] = "wait_until"
-    at: datetime
-    next_progress: Progress
-
-
-class Completed(_Model):
-    kind: Literal["completed"] = "completed"
-
-
-Decision = SendEmail | WaitUntil | Completed
-
-
-def choose_variant(variants: Sequence[Variant], enrollment_id: str, step_id: str) -> Variant:
-    """A weighted choice that depends only on (enrollment_id, step_id): stable everywhere."""
-    if not variants:
-        raise ValueError("no variants to choose from")
-    digest = hashlib.sha256(f"{enrollment_id}\x1f{step_id}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") / 2**64 * sum(v.weight for v in variants)
-    for variant in variants:
-        point -= variant.weight
-        if point < 0:
-            return variant
-    return variants[-1]
-
-
-def email_window(definition: SequenceDefinition, step: EmailStep, window: SendWindow) -> SendWindow:
-    """The window an email step sends in: the sequence's own or `window` (the workspace's),
-    on its days when business days only apply, else on any day at the same hours."""
-    base = definition.send_window or window
-    only = (
-        definition.business_days_only
-        if step.business_days_only is None
-        else step.business_days_only
-    )
-    if only:
-        return base
-    return base.model_copy(update={"days": set(ALL_DAYS)})
-
-
-def advance(
-    definition: SequenceDefinition,
-    progress: Progress,
-    facts: Facts,
-    now: datetime,
-    *,
-    enrollment_id: str,
-    zone: ZoneInfo,
-    window: SendWindow,
-) -> Decision:
-    """What to do next for an enrollment, walking branches and elapsed waits in one go.
-
-    `window` is the workspace's send window (the sequence's `send_window` overrides it for
-    emails; its days are the business days of `wait` steps with business_days). Side
-    effect free: persist the returned `next_progress` yourself.
-    """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    now = now.astimezone(UTC)
-    index = progress.step_index
-    anchor = progress.last_step_at.astimezone(UTC) if progress.last_step_at else now
-    variants = dict(progress.variant_by_step)
-    business_days = (definition.send_window or window).days
-    for _ in range(len(definition.steps) + 1):
-        if index >= len(definition.steps):
-            return Completed()
-        step = definition.steps[index]
-        if isinstance(step, BranchStep):
-            taken = step.then if condition_holds(step.condition, facts, now) else step.else_
-            index = definition.step_index(taken)
-        elif isinstance(step, WaitStep):
-            if step.duration is not None:
-                until = anchor + step.duration
-            else:
-                until = add_business_days(anchor, step.business_days or 0, zone, business_days)
-            if until > now:
-                return WaitUntil(
-                    at=until,
-                    next_progress=Progress(
-                        step_index=index,
-                        variant_by_step=variants,
-                        waiting_until=until,
-                        last_step_at=anchor,
-                    ),
-                )
-            anchor = until
-            index += 1
-        elif isinstance(step, WindowStep):
-            opens = next_in_window(max(anchor, now), zone, step.window())
-            if opens > now:
-                return WaitUntil(
-                    at=opens,
-                    next_progress=Progress(
-                        step_index=index,
-                        variant_by_step=variants,
-                        waiting_until=opens,
-                        last_step_at=anchor,
-                    ),
-                )
-            anchor = now
-            index += 1
-        else:
-            variant: Variant | None = None
-            if step.variants:
-                chosen = variants.get(step.id)
-                variant = next((v for v in step.variants if v.id == chosen), None)
-                if variant is None:
-                    variant = choose_variant(step.variants, enrollment_id, step.id)
-                variants[step.id] = variant.id
-                template_id = variant.template_id
-            else:
-                template_id = step.template_id or ""
-            not_before = next_in_window(now, zone, email_window(definition, step, window))
-            return SendEmail(
-                step_id=step.id,
-                variant_id=variant.id if variant else None,
-                template_id=template_id,
-                not_before=not_before,
-                next_progress=Progress(
-                    step_index=index + 1,
-                    variant_by_step=variants,
-                    waiting_until=None,
-                    last_step_at=not_before,
-                ),
-            )
-    raise AssertionError("unreachable: branches only go forward")
-
-
-# --------------------------------------------------------------------------- conditions
-def condition_holds(
-    condition: TraitCondition | EventCondition | ScoreCondition, facts: Facts, now: datetime
-) -> bool:
-    if isinstance(condition, ScoreCondition):
-        return score_holds(facts.score, condition.score.op, condition.score.value)
-    if isinstance(condition, EventCondition):
-        wanted = event_key(condition.event)
-        since = (
-            None if condition.within_days is None else now - timedelta(days=condition.within_days)
-        )
-        return any(
-            event_key(name) == wanted and (since is None or since <= at <= now)
-            for name, at in facts.events
-        )
-    return trait_holds(facts.traits, condition.trait, condition.op, condition.value)
-
-
-# --------------------------------------------------------------------------- lifecycle
-def _funnel_rank(stage: str) -> int | None:
-    return FUNNEL.index(stage) if stage in FUNNEL else None
-
-
-def exit_reason(
-    definition: SequenceDefinition,
-    *,
-    stage: str | None = None,
-    event: str | None = None,
-    unsubscribed: bool = False,
-    hard_bounced: bool = False,
-) -> str | None:
-    """Why a lead with these facts leaves the sequence now, or None.
-
-    Reasons: "unsubscribed", "hard_bounced", "stage:<stage>" (a listed stage, or one later
-    in the funnel subscriber → lead → mql → sql → opportunity → customer than a listed
-    funnel stage), "event:<event as given>".
-    """
-    rules = definition.exit
-    if unsubscribed and rules.on_unsubscribe:
-        return "unsubscribed"
-    if hard_bounced and rules.on_hard_bounce:
-        return "hard_bounced"
-    if stage is not None:
-        if stage in rules.stages:
-            return f"stage:{stage}"
-        rank = _funnel_rank(stage)
-        listed = [r for r in (_funnel_rank(s) for s in rules.stages) if r is not None]
-        if rank is not None and listed and rank >= min(listed):
-            return f"stage:{stage}"
-    if event is not None and any(event_key(event) == event_key(e) for e in rules.events):
-        return f"event:{event}"
-    return None
-
-
-def may_enroll(
-    definition: SequenceDefinition,
-    previous: Sequence[tuple[datetime, datetime | None, bool]],
-    now: datetime,
-) -> Literal[True] | str:
-    """True when the lead may be enrolled now, else the reason it may not.
-
-    `previous`: the lead's earlier enrollments in this sequence (any version) as
-    (entered_at, exited_at or completed_at or None while active, completed).
-    """
-    active = [p for p in previous if p[1] is None and not p[2]]
-    if active:
-        return "already enrolled in this sequence"
-    if not previous:
-        return True
-    policy = definition.reentry
-    if policy.policy == "never":
-        return "was enrolled before and re-entry is 'never'"
-    if policy.policy == "after_exit":
-        return True
-    last_end = max((exited or entered) for entered, exited, _ in previous)
-    ready = last_end + timedelta(days=policy.days or 0)
-    if now < ready:
-        return (
-            f"re-entry only {policy.days} days after the last enrollment ended "
-            f"(from {ready.isoformat()})"
-        )
-    return True
-
-
-def _payload_dict(payload: Mapping[str, Any] | BaseModel) -> Mapping[str, Any]:
-    return payload.model_dump() if isinstance(payload, BaseModel) else payload
-
-
-def triggered_by(
-    definition: SequenceDefinition, event_kind: str, payload: Mapping[str, Any] | BaseModel
-) -> bool:
-    """Does this event (envelope `type` and payload) start the sequence?
-
-    - stage_entered: `lead.lifecycle_changed` whose `to_stage` is the stage (and differs
-      from `from_stage`);
-    - score_crossed: `lead.scored` with `previous_score` below and `score` at or above the
-      value (no previous score counts as below);
-    - event: a touchpoint of that type, named `event` (track: `event`; page/screen: `name`;
-      others have no name), whose properties (identify/group: traits) match the filter.
-    """
-    trigger = definition.trigger
-    data = _payload_dict(payload)
-    if isinstance(trigger, StageEnteredTrigger):
-        return (
-            event_kind == "lead.lifecycle_changed"
-            and data.get("to_stage") == trigger.stage
-            and data.get("from_stage") != trigger.stage
-        )
-    if isinstance(trigger, ScoreCrossedTrigger):
-        if event_kind != "lead.scored":
-            return False
-        score, previous = as_number(data.get("score")), as_number(data.get("previous_score"))
-        return (
-            score is not None
-            and score >= trigger.score
-            and (previous is None or previous < trigger.score)
-        )
-    if event_kind != trigger.event_type:
-        return False
-    if trigger.event is not None:
-        name = data.get("event") if event_kind == "track" else data.get("name")
-        if not isinstance(name, str) or event_key(name) != event_key(trigger.event):
-            return False
-    if trigger.properties:
-        source_key = "traits" if event_kind in ("identify", "group") else "properties"
-        source = data.get(source_key)
-        if not isinstance(source, Mapping):
-            return False
-        return properties_match(source, trigger.properties)
-    return True

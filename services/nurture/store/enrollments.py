@@ -14,8 +14,10 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.nurture.domain import sequences as seq
+from services.nurture.domain.engine import Progress
 from services.nurture.domain.events import enrollment_event, enrollment_id
 from services.nurture.domain.leads import EngagementKind
+from services.nurture.domain.lifecycle import may_enroll
 from services.nurture.store.tables import (
     enrollments,
     leads,
@@ -107,10 +109,10 @@ async def enroll(
     enrollment's id, or None with nothing done."""
     session = uow.session
     previous = await history(session, workspace_id, sequence.sequence_id, lead_id)
-    if seq.may_enroll(sequence.definition, previous, at) is not True:
+    if may_enroll(sequence.definition, previous, at) is not True:
         return None
     new_id = enrollment_id(sequence.sequence_id, trigger)
-    progress = seq.Progress(last_step_at=at)
+    progress = Progress(last_step_at=at)
     created = await session.scalar(
         insert(enrollments)
         .values(
@@ -288,9 +290,7 @@ async def take_due(session: AsyncSession, *, now: datetime, limit: int) -> list[
     return list((await session.execute(query)).all())
 
 
-async def move(
-    session: AsyncSession, enrollment: str, progress: seq.Progress, at: datetime
-) -> None:
+async def move(session: AsyncSession, enrollment: str, progress: Progress, at: datetime) -> None:
     """Save an enrollment's progress; the scheduler looks at it again at ``at``."""
     await session.execute(
         update(enrollments)

@@ -40,7 +40,7 @@ from services.nurture.domain.delivery import (
     TemplateSource,
     address,
 )
-from services.nurture.domain.sequences import SendEmail
+from services.nurture.domain.engine import SendEmail
 from services.nurture.store.tables import leads, sends, sequences, suppressions, templates
 from services.nurture.store.tables import workspace_settings as ws
 

@@ -179,8 +179,27 @@ async def unsubscribe(
         lead_id=link.lead_id,
         send_id=link.send_id,
     )
+    payload = await _unsubscribed_payload(uow.session, link, email)
+    await uow.emit(
+        topic,
+        Envelope(
+            id=unsubscribed_event_id(link.workspace_id, email),
+            type="email.unsubscribed",
+            workspace_id=link.workspace_id,
+            lead_key=link.lead_id,
+            occurred_at=utcnow(),
+            payload=payload,
+        ),
+    )
+    return True
+
+
+async def _unsubscribed_payload(
+    session: AsyncSession, link: UnsubscribeToken, email: str
+) -> dict[str, object]:
+    """``email.unsubscribed``'s payload: the send it came from, with its sequence and step."""
     send = (
-        await uow.session.execute(
+        await session.execute(
             select(
                 sends.c.sequence_id,
                 sends.c.version,
@@ -198,15 +217,4 @@ async def unsubscribe(
         "variant_id": send.variant_id if send else None,
         "email": email,
     }
-    await uow.emit(
-        topic,
-        Envelope(
-            id=unsubscribed_event_id(link.workspace_id, email),
-            type="email.unsubscribed",
-            workspace_id=link.workspace_id,
-            lead_key=link.lead_id,
-            occurred_at=utcnow(),
-            payload=payload,
-        ),
-    )
-    return True
+    return payload

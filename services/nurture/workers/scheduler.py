@@ -18,8 +18,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.nurture.domain import sequences as seq
+from services.nurture.domain import engine
 from services.nurture.domain.config import NurtureConfig
+from services.nurture.domain.sequences import SequenceDefinition
 from services.nurture.domain.timing import resolve_zone
 from services.nurture.store import enrollments
 from services.nurture.store import sends as send_store
@@ -35,22 +36,22 @@ def send_id(send_key: str) -> str:
     return "snd_" + uuid.uuid5(_SENDS, send_key).hex[:16]
 
 
-def next_step(row: Any, now: datetime) -> tuple[seq.Decision, NurtureConfig]:
+def next_step(row: Any, now: datetime) -> tuple[engine.Decision, NurtureConfig]:
     """What the step engine decides for a due enrollment (its row as ``take_due`` loads
     it: definition, progress, the lead's copy, the workspace's settings)."""
-    definition = seq.SequenceDefinition.model_validate(row.definition)
+    definition = SequenceDefinition.model_validate(row.definition)
     config = NurtureConfig.model_validate(row.config or {})
     traits = dict(row.traits or {})
-    facts = seq.Facts(
+    facts = engine.Facts(
         traits=traits,
         score=row.score,
         stage=row.stage,
         timezone=traits.get("timezone"),
         events=[(name, datetime.fromisoformat(at)) for name, at in row.events or []],
     )
-    decision = seq.advance(
+    decision = engine.advance(
         definition,
-        seq.Progress.model_validate(row.progress),
+        engine.Progress.model_validate(row.progress),
         facts,
         now,
         enrollment_id=row.id,
@@ -65,9 +66,9 @@ async def schedule_due(uow: UnitOfWork, *, topic: str, now: datetime, limit: int
     rows = await enrollments.take_due(uow.session, now=now, limit=limit)
     for row in rows:
         decision, config = next_step(row, now)
-        if isinstance(decision, seq.Completed):
+        if isinstance(decision, engine.Completed):
             await enrollments.end(uow, row.id, "completed", None, at=now, topic=topic)
-        elif isinstance(decision, seq.WaitUntil):
+        elif isinstance(decision, engine.WaitUntil):
             await enrollments.move(uow.session, row.id, decision.next_progress, decision.at)
         else:
             key = f"{row.id}:{decision.step_id}"

@@ -39,10 +39,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import harness
 from bench.harness import Figure
-from services.nurture import delivery, models
-from services.nurture.mailer import Mailer, compose, to_bytes
+from services.nurture.adapters.mailer import Mailer
+from services.nurture.domain.message import compose
+from services.nurture.domain.templating import TemplateParts, lead_context, render
 from services.nurture.settings import NurtureSettings
-from services.nurture.templating import TemplateParts, lead_context, render
+from services.nurture.store import tables as models
+from services.nurture.workers import delivery
 from services.registry import SERVICES
 from shared.db import UnitOfWork, create_engine, create_session_factory
 from shared.db.migrations import upgrade
@@ -301,7 +303,7 @@ def messages(n: int) -> list[tuple[str, str, bytes]]:
             unsubscribe_token=url.rsplit("/", 1)[1],
             date=now,
         )
-        out.append(("news@leadflow.example", to, to_bytes(message)))
+        out.append(("news@leadflow.example", to, message.data))
     return out
 
 

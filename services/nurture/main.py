@@ -8,20 +8,24 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.nurture import api, delivery, enrollment, enrollments_api, models, scheduler
-from services.nurture.mailer import Mailer
+from services.nurture import api, handlers
+from services.nurture.adapters.mailer import Mailer
+from services.nurture.api.unsubscribe import unsubscribe_router
 from services.nurture.settings import NurtureSettings
-from services.nurture.unsubscribe import unsubscribe_router
+from services.nurture.store import tables
+from services.nurture.workers import delivery, scheduler
 from shared.audit_api import audit_router
 from shared.events import Envelope, Topics
 from shared.runtime import ServiceRuntime
-from shared.web import create_service_app
+from shared.web import Extension, create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(settings: NurtureSettings | None = None) -> FastAPI:
-    settings = settings or NurtureSettings()
+def _lifespan(
+    settings: NurtureSettings,
+) -> Extension:
+    """The consumer (handlers.apply_events), the scheduler and the delivery worker."""
 
     @contextlib.asynccontextmanager
     async def nurture(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
@@ -29,7 +33,7 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
 
         async def on_events(envelopes: Sequence[Envelope]) -> None:
             async with runtime.uow() as uow:
-                await enrollment.apply_events(uow, envelopes, topic=topic)
+                await handlers.apply_events(uow, envelopes, topic=topic)
 
         runtime.consume(
             [runtime.topics.lead_events, runtime.topics.touchpoints, runtime.topics.email_events],
@@ -67,17 +71,18 @@ def create_app(settings: NurtureSettings | None = None) -> FastAPI:
             for mailer in mailers:
                 await mailer.close()
 
+    return nurture
+
+
+def create_app(settings: NurtureSettings | None = None) -> FastAPI:
+    settings = settings or NurtureSettings()
     app = create_service_app(
         settings,
         title="LeadFlow nurture",
-        inbox=models.inbox,
-        outbox=models.outbox,
-        routers=[
-            api.router,
-            enrollments_api.router,
-            audit_router(models.audit_log, "consent changes, erasures"),
-        ],
-        extension=nurture,
+        inbox=tables.inbox,
+        outbox=tables.outbox,
+        routers=[api.router, audit_router(tables.audit_log, "consent changes, erasures")],
+        extension=_lifespan(settings),
     )
     # Recipients' one-click unsubscribe (no API key: the signed token is the proof).
     app.include_router(

@@ -28,9 +28,9 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.nurture import models
-from services.nurture.delivery import interrupted_after, recover_interrupted
 from services.nurture.settings import NurtureSettings
+from services.nurture.store import tables as models
+from services.nurture.workers.delivery import interrupted_after, recover_interrupted
 from services.registry import SERVICES
 from shared.db.migrations import upgrade
 from tests.integration.fault_support import Size, figures, sizes

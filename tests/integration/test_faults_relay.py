@@ -22,7 +22,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.nurture import enrollment, models
+from services.nurture import handlers as enrollment
+from services.nurture.store import tables as models
 from shared.bus import (
     ConsumerRunner,
     DeadLetterSink,

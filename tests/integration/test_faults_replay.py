@@ -25,8 +25,9 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.nurture import enrollment, scheduler
-from services.nurture import models as nurture_models
+from services.nurture import handlers as enrollment
+from services.nurture.store import tables as nurture_models
+from services.nurture.workers import scheduler
 from services.reporting.domain.period import Period
 from services.reporting.domain.pseudonyms import pseudonymizer
 from services.reporting.handlers import apply_events as apply_reporting_events

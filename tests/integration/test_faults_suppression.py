@@ -23,8 +23,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.nurture import catalog, models
-from services.nurture.unsubscribe import UnsubscribeToken, unsubscribe
+from services.nurture.domain.unsubscribe import UnsubscribeToken
+from services.nurture.store import suppressions
+from services.nurture.store import tables as models
+from services.nurture.store.suppressions import unsubscribe
 from services.registry import SERVICES
 from shared.db.migrations import upgrade
 from tests.integration.fault_support import Size, figures, sizes
@@ -98,7 +100,7 @@ async def test_no_email_starts_after_an_unsubscribe_bounce_or_suppression_commit
                     link = UnsubscribeToken(ws, f"ld_{n}", address(n), "snd_x")
                     await unsubscribe(uow, link, topic=TOPIC)
                 else:
-                    await catalog.add_suppression(uow.session, ws, address(n), "manual")
+                    await suppressions.add_suppression(uow.session, ws, address(n), "manual")
             committed[address(n)] = time.monotonic()
         await wait_for(lambda: _settled(nurture, len(sends)), within=300, what="sends settled")
         await wait_for(watching.done, within=30, what="every bounce recorded")

@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.nurture import api, enrollments_api, models
+from services.nurture import api
 from services.nurture.settings import NurtureSettings
+from services.nurture.store import tables as models
 from services.registry import SERVICES
 from shared.bus import ensure_topics
 from shared.db.migrations import upgrade
@@ -98,7 +99,7 @@ async def nurture(database_url: str, bootstrap: str) -> AsyncIterator[Nurture]:
         title="LeadFlow nurture (test)",
         inbox=models.inbox,
         outbox=models.outbox,
-        routers=[api.router, enrollments_api.router],
+        routers=[api.router],
     )
     env = {
         **os.environ,
@@ -263,6 +264,71 @@ async def test_preview_renders_for_a_known_lead_or_given_facts(
     assert response.status_code == 404
     response = await client.post(url, json={"lead_id": lead_id, "lead": {}}, headers=key.auth)
     assert response.status_code == 422
+
+
+async def test_an_unsaved_template_previews_like_a_send_and_its_problems_are_422(
+    nurture: Nurture, client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """POST /v1/templates/preview: the console's preview of a draft (the contract it codes
+    against: the parts plus lead_id or lead; 200 with the three parts; 422 with problems)."""
+    key = nurture.a
+    draft = {
+        "subject": "Hi {{ lead.first_name | default('there') }} from {{ workspace }}",
+        "html": '<p>{{ score }}</p><a href="{{ unsubscribe_url }}">stop</a>'
+        '<a href="{{ preferences_url }}">prefs</a>',
+        "text": "",
+    }
+    response = await client.post(
+        "/v1/templates/preview",
+        json={**draft, "lead": {"traits": {"first_name": "Ada"}, "score": 61}},
+        headers=key.auth,
+    )
+    assert response.status_code == 200, response.text
+    out = response.json()
+    assert set(out) == {"subject", "html", "text"}
+    assert out["subject"].startswith("Hi Ada from nurture-")
+    assert "<p>61</p>" in out["html"]
+    assert 'href="#unsubscribe-preview"' in out["html"]
+    assert 'href="#preferences-preview"' in out["html"]
+    assert "61" in out["text"]  # derived from the HTML
+
+    lead_id = f"lead_{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(models.leads).values(
+                workspace_id=key.id, lead_id=lead_id, traits={"first_name": "Grace"}, score=9
+            )
+        )
+    response = await client.post(
+        "/v1/templates/preview", json={**draft, "lead_id": lead_id}, headers=key.auth
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["subject"].startswith("Hi Grace from ")
+    response = await client.post(
+        "/v1/templates/preview", json={**draft, "lead_id": "lead_unknown"}, headers=key.auth
+    )
+    assert response.status_code == 404
+    response = await client.post(
+        "/v1/templates/preview", json={**draft, "lead_id": lead_id, "lead": {}}, headers=key.auth
+    )
+    assert response.status_code == 422
+
+    # validate()'s problems, by part and line.
+    broken = {**draft, "html": "<p>ok</p>\n<p>{{ leed.name }}</p>"}
+    response = await client.post("/v1/templates/preview", json=broken, headers=key.auth)
+    assert response.status_code == 422, response.text
+    problems = response.json()["detail"]["problems"]
+    assert problems == [{"part": "html", "line": 2, "message": "unknown variable 'leed'"}]
+    # A template that parses but fails when rendered: the one RenderError.
+    failing = {**draft, "html": "<p>ok</p>\n<p>{{ 1 / 0 }}</p>"}
+    response = await client.post("/v1/templates/preview", json=failing, headers=key.auth)
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]["problems"]
+    assert problem["part"] == "html"
+    assert problem["line"] == 2
+    assert "division" in problem["message"]
+    # The secret API key, as everywhere else.
+    assert (await client.post("/v1/templates/preview", json=draft)).status_code == 401
 
 
 # --------------------------------------------------------------------------- sequences

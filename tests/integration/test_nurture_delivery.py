@@ -19,11 +19,12 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.nurture import models
-from services.nurture.delivery import deliver_due, recover_interrupted
-from services.nurture.mailer import IN_DATA, Mailer, Outcome
+from services.nurture.adapters.mailer import IN_DATA, Mailer, Outcome
+from services.nurture.api.unsubscribe import unsubscribe_router
+from services.nurture.domain.unsubscribe import read_token
 from services.nurture.settings import NurtureSettings
-from services.nurture.unsubscribe import read_token, unsubscribe_router
+from services.nurture.store import tables as models
+from services.nurture.workers.delivery import deliver_due, recover_interrupted
 from services.registry import SERVICES
 from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade

@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.nurture import enrollment, models, scheduler
+from services.nurture import handlers as enrollment
+from services.nurture.store import tables as models
+from services.nurture.workers import scheduler
 from services.registry import SERVICES
 from shared.db import UnitOfWork, create_session_factory
 from shared.db.migrations import upgrade
@@ -95,6 +97,14 @@ async def workspace_with_sequence(nurture: Nurture, definition: dict[str, Any]) 
     return ws, seq_id
 
 
+# What a valid payload of each kind needs besides the lead's facts (handlers read the
+# typed payload, as decoded events carry it).
+REQUIRED: dict[str, dict[str, Any]] = {
+    "lead.lifecycle_changed": {"reason": "score"},
+    "lead.scored": {"probability": 0.5, "model_version": "test", "score": 50},
+}
+
+
 def lead_event(ws: str, kind: str, at: datetime, **payload: Any) -> Envelope:
     return Envelope(
         type=kind,
@@ -106,6 +116,7 @@ def lead_event(ws: str, kind: str, at: datetime, **payload: Any) -> Envelope:
             "email": "ada@acme.example",
             "traits": {"email": "ada@acme.example", "first_name": "Ada"},
             "user_ids": ["u-ada"],
+            **REQUIRED.get(kind, {}),
             **payload,
         },
     )

@@ -8,7 +8,7 @@ from pydantic import TypeAdapter, ValidationError
 from services.ingest.domain import envelopes, messages, timing
 from services.ingest.domain.envelopes import Request
 from services.ingest.domain.limits import Limits
-from services.nurture.config import Address, NurtureConfig
+from services.nurture.domain.config import Address, NurtureConfig
 from services.scoring.api.schemas import IsoDatetime
 from services.scoring.domain.config import ScoringConfig
 from shared.workspaces import WorkspaceInfo

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.nurture.unsubscribe import unsubscribe_token
+from services.nurture.domain.unsubscribe import unsubscribe_token
 from services.scoring.store import registry
 from shared.email_links import EmailLink, sign
 from tests.e2e.test_ingest_to_scoring import keen_buyer_batch

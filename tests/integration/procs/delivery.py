@@ -19,9 +19,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from services.nurture import delivery, models
-from services.nurture.mailer import Mailer, Outcome
+from services.nurture.adapters.mailer import Mailer, Outcome
 from services.nurture.settings import NurtureSettings
+from services.nurture.store import tables as models
+from services.nurture.workers import delivery
 from shared.db import UnitOfWork, create_engine, create_session_factory
 from shared.signals import stop_on_signals
 

@@ -19,7 +19,7 @@ from services.console.domain.settings_form import (
 from services.console.domain.templates import template_errors
 from services.console.domain.timeline import describe
 from services.ingest.domain.workspaces import normalize_origin
-from services.nurture.config import NurtureConfig
+from services.nurture.domain.config import NurtureConfig
 from services.scoring.domain.config import ScoringConfig
 
 FUNNEL = {

@@ -12,7 +12,7 @@ from starlette.datastructures import ImmutableMultiDict
 from services.console.api.web import TEMPLATES
 from services.console.domain import forms
 from services.console.domain import sequence_form as sf
-from services.nurture.sequences import SequenceDefinition
+from services.nurture.domain.sequences import SequenceDefinition
 
 FULL: dict[str, Any] = {
     "trigger": {

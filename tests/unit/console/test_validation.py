@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.console.domain.validation import field_errors, field_name
-from services.nurture.sequences import SequenceDefinition
+from services.nurture.domain.sequences import SequenceDefinition
 
 
 @pytest.mark.parametrize(

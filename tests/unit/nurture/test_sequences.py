@@ -6,22 +6,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.nurture.sequences import (
-    BranchStep,
+from services.nurture.domain.engine import (
     Completed,
-    EmailStep,
     Facts,
     Progress,
     SendEmail,
-    SequenceDefinition,
     WaitUntil,
     advance,
     choose_variant,
-    exit_reason,
-    may_enroll,
-    triggered_by,
 )
-from services.nurture.timing import SendWindow
+from services.nurture.domain.lifecycle import exit_reason, may_enroll, triggered_by
+from services.nurture.domain.sequences import BranchStep, EmailStep, SequenceDefinition
+from services.nurture.domain.timing import SendWindow
 from shared.events.types import LeadLifecycleChanged
 
 NY = ZoneInfo("America/New_York")

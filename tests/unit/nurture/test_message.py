@@ -1,31 +1,37 @@
-"""The MIME message nurture sends: headers, body parts, no header injection."""
+"""The email nurture sends (domain/message.py): headers, body parts, no header injection,
+and the same bytes as the ``email`` package itself writes."""
 
 from __future__ import annotations
 
 import email
+import io
 import re
 from datetime import UTC, datetime, timedelta
 from email import policy
+from email.generator import BytesGenerator
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
 
-from services.nurture.delivery import backoff, event_id
-from services.nurture.mailer import (
+from services.nurture.domain.delivery import backoff
+from services.nurture.domain.events import event_id
+from services.nurture.domain.message import (
+    Outgoing,
+    _one_line,
     compose,
-    compose_wire,
     normalize_message_id,
-    to_bytes,
     unsubscribe_mailto,
 )
-from services.nurture.unsubscribe import read_token, unsubscribe_token, unsubscribe_url
+from services.nurture.domain.unsubscribe import read_token, unsubscribe_token, unsubscribe_url
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 SECRET = "unit-test-secret"
 
 
-def message(**overrides: Any) -> EmailMessage:
+def message(**overrides: Any) -> Outgoing:
     token = unsubscribe_token(
         SECRET, workspace_id="ws_1", lead_id="ld_1", email="ada@acme.example", send_id="snd_1"
     )
@@ -46,9 +52,9 @@ def message(**overrides: Any) -> EmailMessage:
     return compose(**fields)
 
 
-def parsed(msg: EmailMessage) -> EmailMessage:
+def parsed(msg: Outgoing) -> EmailMessage:
     """What a receiving server reads off the wire."""
-    result = email.message_from_bytes(to_bytes(msg), policy=policy.default)
+    result = email.message_from_bytes(msg.data, policy=policy.default)
     assert isinstance(result, EmailMessage)
     return result
 
@@ -66,7 +72,7 @@ def test_headers_of_a_marketing_email() -> None:
 
 def test_list_unsubscribe_has_an_https_and_a_mailto_uri_unbroken_on_the_wire() -> None:
     msg = message()
-    raw = to_bytes(msg).decode("ascii")
+    raw = msg.data.decode("ascii")
     line = next(x for x in raw.split("\r\n") if x.startswith("List-Unsubscribe:"))
     assert "=?" not in line, "a URI must never be RFC 2047-encoded"
     uris = [u.strip().strip("<>") for u in line.split(":", 1)[1].split(",")]
@@ -84,7 +90,8 @@ def test_list_unsubscribe_has_an_https_and_a_mailto_uri_unbroken_on_the_wire() -
 def test_message_id_is_stable_whatever_the_moment_or_body() -> None:
     first = message(date=NOW, text="one")
     second = message(date=NOW + timedelta(hours=5), text="two")
-    assert first["Message-ID"] == second["Message-ID"] == "<snd_1@leadflow>"
+    assert parsed(first)["Message-ID"] == parsed(second)["Message-ID"] == "<snd_1@leadflow>"
+    assert first.message_id == second.message_id == "<snd_1@leadflow>"
     assert normalize_message_id("abc") == "<abc@leadflow>"
     assert normalize_message_id("<abc@x.example>") == "<abc@x.example>"
     with pytest.raises(ValueError, match="empty Message-ID"):
@@ -100,7 +107,7 @@ def test_multipart_alternative_text_then_html() -> None:
     assert parts[0].get_content().replace("\r\n", "\n") == "Grüße, Ada\n"
     assert "<p>Grüße</p>" in parts[1].get_content()
     assert wire["Subject"] == "Grüße 🎉"
-    to_bytes(message()).decode("ascii")  # 7-bit clean on the wire
+    message().data.decode("ascii")  # 7-bit clean on the wire
 
 
 def test_a_text_only_template_is_a_single_part() -> None:
@@ -125,7 +132,7 @@ def test_no_header_injection_from_a_subject(subject: str) -> None:
     assert "\n" not in wire["Subject"]
     assert "\r" not in wire["Subject"]
     assert wire["Subject"].startswith("Hello ")
-    raw = to_bytes(msg)
+    raw = msg.data
     headers = raw.split(b"\r\n\r\n", 1)[0]
     assert b"\r\nBcc:" not in headers
 
@@ -181,6 +188,41 @@ def _same_boundary(data: bytes) -> bytes:
     return data.replace(found.group(1), b"BOUNDARY") if found else data
 
 
+def _email_package_bytes(
+    *,
+    message_id: str,
+    from_address: str,
+    from_name: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    unsubscribe_url: str,
+    unsubscribe_token: str,
+    date: datetime,
+    reply_to: str | None = None,
+) -> bytes:
+    """The oracle: the same email built as an ``EmailMessage`` tree and flattened by the
+    ``email`` package itself (what ``compose`` must write, byte for byte)."""
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = Address(display_name=_one_line(from_name), addr_spec=from_address)
+    msg["To"] = Address(addr_spec=_one_line(to))
+    msg["Subject"] = _one_line(subject)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = normalize_message_id(message_id)
+    if reply_to:
+        msg["Reply-To"] = Address(addr_spec=_one_line(reply_to))
+    mailto = unsubscribe_mailto(from_address, _one_line(unsubscribe_token))
+    msg["List-Unsubscribe"] = f"<{_one_line(unsubscribe_url)}>, <{mailto}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(text or " ", subtype="plain", cte="quoted-printable")
+    if html:
+        msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    buffer = io.BytesIO()
+    BytesGenerator(buffer, policy=policy.SMTP.clone(max_line_length=998)).flatten(msg)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -196,8 +238,7 @@ def _same_boundary(data: bytes) -> bytes:
         {"unsubscribe_url": "https://nurture.example/u/" + "T" * 1100, "unsubscribe_token": "T"},
     ],
 )
-def test_compose_wire_writes_the_same_bytes_as_compose(overrides: dict[str, Any]) -> None:
-    reference = message(**overrides)
+def test_compose_writes_the_same_bytes_as_the_email_package(overrides: dict[str, Any]) -> None:
     fields: dict[str, Any] = {
         "message_id": "snd_1@leadflow",
         "from_address": "news@leadflow.example",
@@ -206,22 +247,23 @@ def test_compose_wire_writes_the_same_bytes_as_compose(overrides: dict[str, Any]
         "subject": "Welcome, Ada",
         "text": "Hello Ada\n",
         "html": "<p>Hello <b>Ada</b></p>",
-        "unsubscribe_url": reference["List-Unsubscribe"].split(">", 1)[0].strip("<"),
-        "unsubscribe_token": "unused",
+        "unsubscribe_url": "https://nurture.example/u/TOKEN",
+        "unsubscribe_token": "TOKEN",
         "date": NOW,
         "reply_to": "sales@leadflow.example",
     }
-    fields["unsubscribe_token"] = fields["unsubscribe_url"].rsplit("/", 1)[1]
     fields.update(overrides)
-    wire = compose_wire(**fields)
-    assert _same_boundary(wire.data) == _same_boundary(to_bytes(compose(**fields)))
+    wire = compose(**fields)
+    reference = _email_package_bytes(**fields)
+    assert _same_boundary(wire.data) == _same_boundary(reference)
+    received = email.message_from_bytes(reference, policy=policy.default)
     assert wire.sender == "news@leadflow.example"
-    assert wire.recipient == str(reference["To"].addresses[0].addr_spec)
-    assert wire.message_id == reference["Message-ID"]
+    assert wire.recipient == str(received["To"].addresses[0].addr_spec)
+    assert wire.message_id == received["Message-ID"]
     wire.data.decode("ascii")
 
 
-def test_compose_wire_refuses_what_compose_refuses() -> None:
+def test_compose_refuses_bad_input() -> None:
     fields: dict[str, Any] = {
         "message_id": "snd_1@leadflow",
         "from_address": "news@leadflow.example",
@@ -235,12 +277,12 @@ def test_compose_wire_refuses_what_compose_refuses() -> None:
         "date": NOW,
     }
     with pytest.raises(ValueError, match="Invalid addr_spec"):
-        compose_wire(**{**fields, "to": "ada@acme.example\r\nBcc: victim@evil.example"})
+        compose(**{**fields, "to": "ada@acme.example\r\nBcc: victim@evil.example"})
     with pytest.raises(ValueError, match="must be http"):
-        compose_wire(**{**fields, "unsubscribe_url": "javascript:alert(1)"})
+        compose(**{**fields, "unsubscribe_url": "javascript:alert(1)"})
     with pytest.raises(ValueError, match="empty Message-ID"):
-        compose_wire(**{**fields, "message_id": " <> "})
-    headers = compose_wire(**{**fields, "subject": "Hi\r\nBcc: v@e.example"}).data.split(
-        b"\r\n\r\n", 1
-    )[0]
+        compose(**{**fields, "message_id": " <> "})
+    headers = compose(**{**fields, "subject": "Hi\r\nBcc: v@e.example"}).data.split(b"\r\n\r\n", 1)[
+        0
+    ]
     assert b"\r\nBcc:" not in headers

@@ -9,27 +9,35 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.nurture.models import audit_log, enrollments, lead_keys, leads, sends, suppressions
+from services.nurture.store.tables import (
+    audit_log,
+    enrollments,
+    lead_keys,
+    leads,
+    sends,
+    suppressions,
+)
 from shared.db import audit
-from shared.events import Envelope
+from shared.events.types import LeadErased
 
 
-async def _with_folded(session: AsyncSession, e: Envelope) -> list[str]:
+async def _with_folded(session: AsyncSession, workspace_id: str, lead_id: str) -> list[str]:
     """The lead and those folded into it (nurture keeps their rows, pointing at it)."""
-    lead_id = str(e.payload["lead_id"])
     folded = await session.scalars(
         select(leads.c.lead_id).where(
-            leads.c.workspace_id == e.workspace_id, leads.c.merged_into == lead_id
+            leads.c.workspace_id == workspace_id, leads.c.merged_into == lead_id
         )
     )
     return [lead_id, *folded]
 
 
-async def active_enrollments(session: AsyncSession, e: Envelope) -> list[str]:
-    ids = await _with_folded(session, e)
+async def active_enrollments(
+    session: AsyncSession, workspace_id: str, erased: LeadErased
+) -> list[str]:
+    ids = await _with_folded(session, workspace_id, erased.lead_id)
     found = await session.scalars(
         select(enrollments.c.id).where(
-            enrollments.c.workspace_id == e.workspace_id,
+            enrollments.c.workspace_id == workspace_id,
             enrollments.c.lead_id.in_(ids),
             enrollments.c.status == "active",
         )
@@ -37,9 +45,8 @@ async def active_enrollments(session: AsyncSession, e: Envelope) -> list[str]:
     return list(found)
 
 
-async def forget(session: AsyncSession, e: Envelope) -> None:
-    ws = e.workspace_id
-    ids = await _with_folded(session, e)
+async def forget(session: AsyncSession, ws: str, erased: LeadErased) -> None:
+    ids = await _with_folded(session, ws, erased.lead_id)
     emails = [
         m.lower()
         for m in await session.scalars(
@@ -69,5 +76,5 @@ async def forget(session: AsyncSession, e: Envelope) -> None:
         "person.erased",
         "erasure",
         lead_id=ids[0],
-        erasure_id=e.payload.get("erasure_id"),
+        erasure_id=erased.erasure_id,
     )

@@ -7,7 +7,11 @@ from typing import Any
 from sqlalchemy import Integer, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.nurture.models import enrollments, sends
+from services.nurture.store.tables import enrollments, sends
+
+
+def _count(condition: Any) -> Any:
+    return func.sum(case((condition, 1), else_=0)).cast(Integer)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -22,21 +26,20 @@ async def sequence_results(
     Rates are per email sent; "reached_goal" counts enrollments that exited on one of the
     sequence's goals (a stage such as sql, or an event such as Demo Booked)."""
 
-    def count(condition: Any) -> Any:
-        return func.sum(case((condition, 1), else_=0)).cast(Integer)
-
     rows = await session.execute(
         select(
             sends.c.version,
             sends.c.step_id,
             sends.c.variant_id,
-            count(sends.c.status == "sent").label("sent"),
-            count(sends.c.status == "bounced").label("bounced"),
-            count(and_(sends.c.status == "sent", sends.c.opened_at.is_not(None))).label("opened"),
-            count(and_(sends.c.status == "sent", sends.c.clicked_at.is_not(None))).label("clicked"),
-            count(sends.c.unsubscribed_at.is_not(None)).label("unsubscribed"),
-            count(sends.c.status.in_(("queued", "sending"))).label("pending"),
-            count(sends.c.status.in_(("expired", "capped", "suppressed", "failed"))).label(
+            _count(sends.c.status == "sent").label("sent"),
+            _count(sends.c.status == "bounced").label("bounced"),
+            _count(and_(sends.c.status == "sent", sends.c.opened_at.is_not(None))).label("opened"),
+            _count(and_(sends.c.status == "sent", sends.c.clicked_at.is_not(None))).label(
+                "clicked"
+            ),
+            _count(sends.c.unsubscribed_at.is_not(None)).label("unsubscribed"),
+            _count(sends.c.status.in_(("queued", "sending"))).label("pending"),
+            _count(sends.c.status.in_(("expired", "capped", "suppressed", "failed"))).label(
                 "not_sent"
             ),
         )
@@ -54,15 +57,20 @@ async def sequence_results(
             "bounce_rate": _rate(row["bounced"], row["sent"] + row["bounced"]),
         }
         steps.append(row)
+    return {"enrollments": await _totals(session, workspace_id, sequence_id), "steps": steps}
+
+
+async def _totals(session: AsyncSession, workspace_id: str, sequence_id: str) -> dict[str, Any]:
+    """Enrolled, active, completed, exited, reached_goal and goal_rate."""
     goal = enrollments.c.exit_reason.like("stage:%") | enrollments.c.exit_reason.like("event:%")
     totals = (
         await session.execute(
             select(
                 func.count().label("enrolled"),
-                count(enrollments.c.status == "active").label("active"),
-                count(enrollments.c.status == "completed").label("completed"),
-                count(enrollments.c.status == "exited").label("exited"),
-                count(and_(enrollments.c.status == "exited", goal)).label("reached_goal"),
+                _count(enrollments.c.status == "active").label("active"),
+                _count(enrollments.c.status == "completed").label("completed"),
+                _count(enrollments.c.status == "exited").label("exited"),
+                _count(and_(enrollments.c.status == "exited", goal)).label("reached_goal"),
             ).where(
                 enrollments.c.workspace_id == workspace_id,
                 enrollments.c.sequence_id == sequence_id,
@@ -70,8 +78,4 @@ async def sequence_results(
         )
     ).one()
     counts = {k: int(v or 0) for k, v in totals._mapping.items()}
-    summary: dict[str, Any] = {
-        **counts,
-        "goal_rate": _rate(counts["reached_goal"], counts["enrolled"]),
-    }
-    return {"enrollments": summary, "steps": steps}
+    return {**counts, "goal_rate": _rate(counts["reached_goal"], counts["enrolled"])}

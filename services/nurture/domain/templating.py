@@ -28,7 +28,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.nurture.links import html_to_text
+from services.nurture.domain.links import html_to_text
 
 PartName = Literal["subject", "html", "text"]
 PARTS: tuple[PartName, ...] = ("subject", "html", "text")
@@ -201,17 +201,25 @@ class _Checker:
             self.walk(node, scope)
 
     def walk(self, node: nodes.Node, scope: set[str]) -> None:
-        if isinstance(node, nodes.Name):
-            if node.ctx == "load":
-                if node.name not in scope:
-                    self.problem(node, f"unknown variable {node.name!r}")
-            else:  # "store" or "param": the name exists from here on
-                scope.add(node.name)
-            return
-        if isinstance(node, nodes.NSRef):  # {% set ns.attr = ... %}
+        if isinstance(node, nodes.Name | nodes.NSRef):
+            self._name(node, scope)
+        elif isinstance(node, nodes.Extends | nodes.Include | nodes.Import | nodes.FromImport):
+            self.problem(node, "templates cannot extend, include or import other templates")
+        elif not self._scoped(node, scope):
+            self._check(node)
+            for child in node.iter_child_nodes():
+                self.walk(child, scope)
+
+    def _name(self, node: nodes.Name | nodes.NSRef, scope: set[str]) -> None:
+        if isinstance(node, nodes.NSRef) or node.ctx == "load":  # {% set ns.attr = ... %}
             if node.name not in scope:
                 self.problem(node, f"unknown variable {node.name!r}")
-            return
+        else:  # "store" or "param": the name exists from here on
+            scope.add(node.name)
+
+    def _scoped(self, node: nodes.Node, scope: set[str]) -> bool:
+        """Walk a node that introduces names (loops, assignments, macros, ...) with the
+        scope it gives its parts; False for any other node."""
         if isinstance(node, nodes.For):
             self.walk(node.iter, scope)
             inner = set(scope) | {"loop"}
@@ -220,43 +228,37 @@ class _Checker:
                 self.walk(node.test, inner)
             self.body(node.body, inner)
             self.body(node.else_, set(scope))
-            return
-        if isinstance(node, nodes.Assign):  # value first, then the name exists
+        elif isinstance(node, nodes.Assign):  # value first, then the name exists
             self.walk(node.node, scope)
             self.walk(node.target, scope)
-            return
-        if isinstance(node, nodes.AssignBlock):
+        elif isinstance(node, nodes.AssignBlock):
             if node.filter is not None:
                 self.walk(node.filter, scope)
             self.body(node.body, set(scope))
             self.walk(node.target, scope)
-            return
-        if isinstance(node, nodes.With):
+        elif isinstance(node, nodes.With):
             self.body(node.values, scope)
             inner = set(scope)
             self.body(node.targets, inner)
             self.body(node.body, inner)
-            return
-        if isinstance(node, nodes.Macro):
-            scope.add(node.name)
-            inner = set(scope) | {"varargs", "kwargs", "caller"}
+        elif isinstance(node, nodes.Macro | nodes.CallBlock):
+            if isinstance(node, nodes.Macro):
+                scope.add(node.name)
+                inner = set(scope) | {"varargs", "kwargs", "caller"}
+            else:
+                self.walk(node.call, scope)
+                inner = set(scope) | {"varargs", "kwargs"}
             self.body(node.args, inner)
             self.body(node.defaults, inner)
             self.body(node.body, inner)
-            return
-        if isinstance(node, nodes.CallBlock):
-            self.walk(node.call, scope)
-            inner = set(scope) | {"varargs", "kwargs"}
-            self.body(node.args, inner)
-            self.body(node.defaults, inner)
-            self.body(node.body, inner)
-            return
-        if isinstance(node, nodes.Block):
+        elif isinstance(node, nodes.Block):
             self.body(node.body, set(scope) | {"super"})
-            return
-        if isinstance(node, nodes.Extends | nodes.Include | nodes.Import | nodes.FromImport):
-            self.problem(node, "templates cannot extend, include or import other templates")
-            return
+        else:
+            return False
+        return True
+
+    def _check(self, node: nodes.Node) -> None:
+        """Unknown filters and tests, private attributes."""
         if isinstance(node, nodes.Filter) and node.name not in self.env.filters:
             self.problem(node, f"unknown filter {node.name!r}")
         elif isinstance(node, nodes.Test) and node.name not in self.env.tests:
@@ -270,8 +272,6 @@ class _Checker:
             and node.arg.value.startswith("_")
         ):
             self.problem(node, f"attribute {node.arg.value!r} is not allowed")
-        for child in node.iter_child_nodes():
-            self.walk(child, scope)
 
 
 def validate_part(part: PartName, source: str) -> list[Problem]:

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.nurture.timing import (
+from services.nurture.domain.timing import (
     ALL_DAYS,
     CapRule,
     SendWindow,

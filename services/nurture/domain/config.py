@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from services.nurture.timing import CapRule, SendWindow
+from services.nurture.domain.timing import CapRule, SendWindow
 
 
 def _mailable(value: str) -> str:

@@ -4,8 +4,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.nurture.links import add_open_pixel, html_to_text, track_links
-from services.nurture.templating import (
+from services.nurture.domain.links import add_open_pixel, html_to_text, track_links
+from services.nurture.domain.templating import (
     Problem,
     Rendered,
     RenderError,

@@ -24,7 +24,8 @@ from shared.db import create_engine, create_session_factory
 from tools.simulation.simulate import simulate
 
 if TYPE_CHECKING:
-    from services.scoring.domain.training import Example
+    from services.scoring.domain.scorer import ModelBundle
+    from services.scoring.domain.training import Example, Report
 
 app = typer.Typer(help="Conversion models.", no_args_is_help=True)
 T = TypeVar("T")
@@ -54,7 +55,6 @@ def train(
     ] = False,
 ) -> None:
     """Train on labelled history, evaluate on the later people, save model, report and plots."""
-    from services.scoring.adapters.plots import save_plots
     from services.scoring.domain import training
     from services.scoring.workers.live_models import DEFAULT_MODEL
 
@@ -73,12 +73,7 @@ def train(
             raise typer.BadParameter(f"cannot train on {len(rows)} people: {exc}") from None
         progress.update()
         progress.set_postfix_str("saving")
-        plots = save_plots(curves, report, folder)
-        artifact = bundle.to_bytes()
-        (folder / "model.joblib").write_bytes(artifact)
-        metrics = asdict(report)
-        meta = {"version": version, "source": source, "metrics": metrics}
-        (folder / "report.json").write_text(json.dumps(meta, indent=2))
+        artifact, metrics, plots = _save(folder, bundle, report, curves, source=source)
         progress.update()
     typer.echo("\n".join(report.lines()))
     typer.echo(f"saved model {version} in {folder} (plots: {', '.join(p.name for p in plots)})")
@@ -97,6 +92,21 @@ def train(
             )
         )
         typer.echo(f"registered {version}; make it live with: leadflow scoring promote {version}")
+
+
+def _save(
+    folder: Path, bundle: ModelBundle, report: Report, curves: dict[str, Any], *, source: str
+) -> tuple[bytes, dict[str, Any], list[Path]]:
+    """The model, its report and plots in `folder`; the model's bytes, metrics and plots."""
+    from services.scoring.adapters.plots import save_plots
+
+    plots = save_plots(curves, report, folder)
+    artifact = bundle.to_bytes()
+    (folder / "model.joblib").write_bytes(artifact)
+    metrics = asdict(report)
+    meta = {"version": bundle.version, "source": source, "metrics": metrics}
+    (folder / "report.json").write_text(json.dumps(meta, indent=2))
+    return artifact, metrics, plots
 
 
 def _simulated_examples(

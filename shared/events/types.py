@@ -21,6 +21,8 @@ class Touchpoint(Payload):
     user_id: str | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     integrations: dict[str, Any] = Field(default_factory=dict)
+    original_timestamp: str | None = None  # the client's `timestamp`, as it sent it
+    sent_at: str | None = None  # the client's `sentAt` (or its batch's), as it sent it
 
 
 class Tracked(Touchpoint):
@@ -114,11 +116,15 @@ class EmailEvent(Payload):
     sequence_id: str | None = None
     step_id: str | None = None
     variant_id: str | None = None  # the step's A/B variant the send used, if it had several
+    version: int | None = None  # the sequence's version the send belongs to
+    template_id: str | None = None  # the template the send rendered
 
 
 class EmailSent(EmailEvent):
     to: str
     subject: str
+    message_id: str | None = None  # the email's Message-ID header
+    outcome_unknown: bool = False  # the server's answer was lost: assumed delivered
 
 
 class EmailOpened(EmailEvent):
@@ -133,10 +139,11 @@ class EmailClicked(EmailOpened):
 class EmailBounced(EmailEvent):
     kind: Literal["hard", "soft"]
     detail: str = ""
+    to: str | None = None  # the address that bounced
 
 
 class EmailUnsubscribed(EmailEvent):
-    pass
+    email: str | None = None  # the address suppressed (normalised)
 
 
 # --- enrollments: produced by nurture (on the email-events topic) ---

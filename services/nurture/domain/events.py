@@ -4,10 +4,12 @@ they are about: the same fact always has the same event id, whoever records it."
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.nurture.domain.delivery import DueSend
+from services.nurture.domain.unsubscribe import UnsubscribeToken, unsubscribed_event_id
 from shared.events import Envelope
 
 _EMAIL_IDS = uuid.UUID("0c8e4a57-3b1d-4f2e-a9c6-7d5b1e2f8a34")
@@ -42,6 +44,39 @@ def email_event(event_type: str, send: DueSend, at: datetime, **extra: Any) -> E
 def sent_event(send: DueSend, at: datetime, *, to: str, subject: str, **extra: Any) -> Envelope:
     return email_event(
         "email.sent", send, at, to=to, subject=subject, message_id=send.message_id, **extra
+    )
+
+
+@dataclass(frozen=True)
+class SendOrigin:
+    """The send an unsubscribe link came from, as nurture stored it."""
+
+    sequence_id: str
+    version: int
+    step_id: str
+    variant_id: str | None = None
+
+
+def unsubscribed_event(
+    link: UnsubscribeToken, email: str, send: SendOrigin | None, at: datetime
+) -> Envelope:
+    """``email.unsubscribed``: one per address and workspace, whichever link was used;
+    ``send`` is None when the send is no longer known."""
+    return Envelope(
+        id=unsubscribed_event_id(link.workspace_id, email),
+        type="email.unsubscribed",
+        workspace_id=link.workspace_id,
+        lead_key=link.lead_id,
+        occurred_at=at,
+        payload={
+            "lead_id": link.lead_id,
+            "send_id": link.send_id,
+            "sequence_id": send.sequence_id if send else None,
+            "step_id": send.step_id if send else None,
+            "version": send.version if send else None,
+            "variant_id": send.variant_id if send else None,
+            "email": email,
+        },
     )
 
 

@@ -20,10 +20,11 @@ from services.nurture.domain.catalog import (
     decode_cursor,
     encode_cursor,
 )
-from services.nurture.domain.unsubscribe import UnsubscribeToken, unsubscribed_event_id
+from services.nurture.domain.events import SendOrigin, unsubscribed_event
+from services.nurture.domain.unsubscribe import UnsubscribeToken
 from services.nurture.store.tables import audit_log, sends, suppressions
 from shared.db import UnitOfWork, audit
-from shared.events import Envelope, utcnow
+from shared.events import utcnow
 
 
 @dataclass(frozen=True)
@@ -179,26 +180,14 @@ async def unsubscribe(
         lead_id=link.lead_id,
         send_id=link.send_id,
     )
-    payload = await _unsubscribed_payload(uow.session, link, email)
-    await uow.emit(
-        topic,
-        Envelope(
-            id=unsubscribed_event_id(link.workspace_id, email),
-            type="email.unsubscribed",
-            workspace_id=link.workspace_id,
-            lead_key=link.lead_id,
-            occurred_at=utcnow(),
-            payload=payload,
-        ),
-    )
+    send = await _origin(uow.session, link)
+    await uow.emit(topic, unsubscribed_event(link, email, send, utcnow()))
     return True
 
 
-async def _unsubscribed_payload(
-    session: AsyncSession, link: UnsubscribeToken, email: str
-) -> dict[str, object]:
-    """``email.unsubscribed``'s payload: the send it came from, with its sequence and step."""
-    send = (
+async def _origin(session: AsyncSession, link: UnsubscribeToken) -> SendOrigin | None:
+    """The send the unsubscribe link came from, with its sequence and step."""
+    row = (
         await session.execute(
             select(
                 sends.c.sequence_id,
@@ -208,13 +197,11 @@ async def _unsubscribed_payload(
             ).where(sends.c.id == link.send_id, sends.c.workspace_id == link.workspace_id)
         )
     ).first()
-    payload: dict[str, object] = {
-        "lead_id": link.lead_id,
-        "send_id": link.send_id,
-        "sequence_id": send.sequence_id if send else None,
-        "step_id": send.step_id if send else None,
-        "version": send.version if send else None,
-        "variant_id": send.variant_id if send else None,
-        "email": email,
-    }
-    return payload
+    if row is None:
+        return None
+    return SendOrigin(
+        sequence_id=row.sequence_id,
+        version=row.version,
+        step_id=row.step_id,
+        variant_id=row.variant_id,
+    )

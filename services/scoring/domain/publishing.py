@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from services.scoring.domain.records import LeadRecord
-from shared.events import utcnow
+from shared.events import Envelope, utcnow
 from shared.events.codec import Record, encode_fields
 
 _IDS = uuid.UUID("2f4a8c1e-7d3b-4e6f-9a0b-5c1d2e3f4a5b")
@@ -121,4 +121,16 @@ def stalled(record: LeadRecord, reason: str, at: datetime) -> Record:
         stage=record.stage,
         since=record.stage_entered_at.isoformat() if record.stage_entered_at else None,
         reason=reason,
+    )
+
+
+def erased(workspace_id: str, lead_id: str, erasure_id: str, at: datetime) -> Envelope:
+    """`lead.erased`: scoring removed this lead on erasure `erasure_id` (rare: the model path)."""
+    return Envelope(
+        id=event_id("erased", erasure_id, lead_id),
+        type="lead.erased",
+        workspace_id=workspace_id,
+        lead_key=lead_id,
+        occurred_at=at,
+        payload={"lead_id": lead_id, "erasure_id": erasure_id},
     )

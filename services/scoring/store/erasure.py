@@ -56,17 +56,7 @@ async def erase(session: AsyncSession, e: Envelope, secret: str) -> list[Envelop
     )
     if lead_ids:
         await _delete_leads(session, lead_ids)
-    return [
-        Envelope(
-            id=publishing.event_id("erased", asked.erasure_id, lead_id),
-            type="lead.erased",
-            workspace_id=ws,
-            lead_key=lead_id,
-            occurred_at=utcnow(),
-            payload={"lead_id": lead_id, "erasure_id": asked.erasure_id},
-        )
-        for lead_id in lead_ids
-    ]
+    return [publishing.erased(ws, lead_id, asked.erasure_id, utcnow()) for lead_id in lead_ids]
 
 
 async def _leads_of(session: AsyncSession, ws: str, keys: list[tuple[str, str]]) -> list[str]:

@@ -7,7 +7,7 @@ the document as read (domain/settings_form.py), and all of it is sent back."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
@@ -83,36 +83,39 @@ async def settings(request: Request, client: Client) -> Response:
     return await _page(request, client)
 
 
-@router.post("/settings/scoring")
-async def save_scoring(request: Request, form: Form, client: Client) -> Response:
-    config = rules.scoring_from_form(await client.get("scoring", "/v1/scoring/config"), form)
+async def _save_config(
+    request: Request,
+    client: Client,
+    form: Form,
+    service: Literal["scoring", "nurture"],
+    section: str,
+) -> Response:
+    """PUT the service's configuration as the form changed it; its 422 shown on the form."""
+    from_form = rules.scoring_from_form if service == "scoring" else rules.nurture_from_form
+    path = f"/v1/{service}/config"
+    config = from_form(await client.get(service, path), form)
     try:
-        await client.call("scoring", "PUT", "/v1/scoring/config", json=config)
+        await client.call(service, "PUT", path, json=config)
     except ApiError as exc:
         if exc.status != 422:
             raise
         errors, general = field_errors(exc.detail)
         if general:
-            errors["scoring"] = general
-        return await _page(request, client, status_code=FORM_AGAIN, errors=errors, scoring=config)
-    flash(request, "Scoring settings saved.")
-    return RedirectResponse("/settings#scoring", 303)
+            errors[service] = general
+        shown: dict[str, Any] = {service: config}
+        return await _page(request, client, status_code=FORM_AGAIN, errors=errors, **shown)
+    flash(request, f"{section.capitalize()} settings saved.")
+    return RedirectResponse(f"/settings#{section}", 303)
+
+
+@router.post("/settings/scoring")
+async def save_scoring(request: Request, form: Form, client: Client) -> Response:
+    return await _save_config(request, client, form, "scoring", "scoring")
 
 
 @router.post("/settings/nurture")
 async def save_nurture(request: Request, form: Form, client: Client) -> Response:
-    config = rules.nurture_from_form(await client.get("nurture", "/v1/nurture/config"), form)
-    try:
-        await client.call("nurture", "PUT", "/v1/nurture/config", json=config)
-    except ApiError as exc:
-        if exc.status != 422:
-            raise
-        errors, general = field_errors(exc.detail)
-        if general:
-            errors["nurture"] = general
-        return await _page(request, client, status_code=FORM_AGAIN, errors=errors, nurture=config)
-    flash(request, "Sending settings saved.")
-    return RedirectResponse("/settings#sending", 303)
+    return await _save_config(request, client, form, "nurture", "sending")
 
 
 @router.post("/settings/suppressions")

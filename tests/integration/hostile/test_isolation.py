@@ -45,6 +45,12 @@ def bodies(b: Victim) -> dict[tuple[str, str, str], dict[str, Any]]:
         ("nurture", "POST", "/v1/templates"): template,
         ("nurture", "PUT", "/v1/templates/{template_id}"): template,
         ("nurture", "POST", "/v1/templates/{template_id}/preview"): {"lead_id": b.ids["lead_id"]},
+        # A draft rendered for B's lead: must not show B's lead to A.
+        ("nurture", "POST", "/v1/templates/preview"): {
+            "subject": "{{ lead.email }}",
+            "text": "{{ lead.first_name }}",
+            "lead_id": b.ids["lead_id"],
+        },
         ("nurture", "POST", "/v1/templates/{template_id}/test-send"): {
             "to": "attacker@a.example",
             "lead_id": b.ids["lead_id"],
@@ -79,6 +85,7 @@ def bodies(b: Victim) -> dict[tuple[str, str, str], dict[str, Any]]:
 NAMES_B = {
     ("scoring", "PUT", "/v1/scoring/config"),
     ("nurture", "POST", "/v1/sequences"),
+    ("nurture", "POST", "/v1/templates/preview"),
 }
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Table
 from sqlalchemy.exc import StatementError
 
 from shared.http_metrics import HttpMetrics
+from shared.http_security import Hsts
 from shared.logging import configure_logging
 from shared.runtime import ServiceRuntime, service_runtime
 from shared.settings import BaseServiceSettings
@@ -128,6 +129,7 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    app.add_middleware(Hsts)
     app.add_middleware(HttpMetrics, service=settings.service_name)
     app.mount("/metrics", make_asgi_app())
     return app

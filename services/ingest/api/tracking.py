@@ -21,6 +21,7 @@ from services.ingest.domain.limits import TooLarge
 from services.ingest.domain.messages import TYPES
 from shared.events import utcnow
 from shared.http_metrics import record
+from shared.http_security import HSTS_HEADER, HSTS_VALUE, over_https
 from shared.workspaces import WorkspaceDirectory, WorkspaceInfo
 
 router = APIRouter()
@@ -187,6 +188,8 @@ class FastPath:
         except Exception:
             log.exception("ingest request failed")
             response = _error(500, "internal error", None)
+        if over_https(scope):  # what the Hsts middleware adds on the framework's routes
+            response.headers[HSTS_HEADER] = HSTS_VALUE
         await response(scope, receive, send)
         record("ingest", "POST", str(path), response.status_code, perf_counter() - start)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from services.ingest import cli as workspace_cli
 from services.registry import SERVICES, ServiceInfo
@@ -157,12 +158,21 @@ def serve(
 ) -> None:
     """Run one service's HTTP API (and its consumers) in this process."""
     (info,) = _pick([service])
-    settings = info.settings()
+    try:
+        # The address it listens on is checked with the settings (the development secret
+        # only on loopback), whether it comes from --host or LEADFLOW_HOST.
+        settings = info.settings(host=host) if host else info.settings()
+    except ValidationError as exc:
+        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        typer.echo(f"leadflow serve {service}: refusing to start: {reasons}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
         info.app_factory,
         factory=True,
-        host=host or settings.host,
+        host=settings.host,
         port=port or settings.port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         log_config=None,  # the app configures JSON logging itself
         access_log=False,
     )

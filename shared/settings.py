@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
+SECRET_HINT = "set LEADFLOW_SECRET_KEY to a long random value (e.g. `openssl rand -hex 32`)"
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach a listener on this address (127.0.0.0/8, ::1, localhost)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # another name: it may resolve to anything
+
+
+def secret_problem(secret: str, *, hosts: Iterable[str], environment: str) -> str | None:
+    """Why this signing secret must not be used here, or None.
+
+    The development secret is in the source code: whoever can reach a service that signs with
+    it can forge click, unsubscribe and erasure tokens and console sessions. So it is taken
+    only when every listener is on loopback, and never in production."""
+    if secret != DEV_SECRET:
+        return None
+    if environment == "production":
+        return f"LEADFLOW_SECRET_KEY must be set in production: {SECRET_HINT}"
+    exposed = sorted({h for h in hosts if not is_loopback(h)})
+    if exposed:
+        return (
+            "LEADFLOW_SECRET_KEY must be set: the development secret is public, and it is only "
+            f"accepted when every listener is on loopback, but this one listens on "
+            f"{', '.join(exposed)}; {SECRET_HINT}"
+        )
+    return None
 
 
 def env(*names: str) -> AliasChoices:
@@ -58,6 +92,12 @@ class BaseServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=env("LOG_LEVEL", "log_level"))
     log_json: bool = Field(True, validation_alias=env("LOG_JSON", "log_json"))
     host: str = Field("127.0.0.1", validation_alias=env("LEADFLOW_HOST", "host"))
+    # Addresses whose X-Forwarded-Proto and X-Forwarded-For are believed (uvicorn's
+    # forwarded_allow_ips; "*" for any): a request they mark https is answered with HSTS.
+    trusted_proxies: str = Field(
+        "127.0.0.1,::1",
+        validation_alias=env("LEADFLOW_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS", "trusted_proxies"),
+    )
     port: int = Field(0, ge=0, le=65535)
     secret_key: SecretStr = Field(
         SecretStr(DEV_SECRET), validation_alias=env("LEADFLOW_SECRET_KEY", "secret_key")
@@ -67,8 +107,11 @@ class BaseServiceSettings(BaseSettings):
     def _defaults_and_safety(self) -> BaseServiceSettings:
         if self.port == 0:
             object.__setattr__(self, "port", self.default_port)
-        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
-            raise ValueError("LEADFLOW_SECRET_KEY must be set outside development")
+        problem = secret_problem(
+            self.secret_key.get_secret_value(), hosts=[self.host], environment=self.environment
+        )
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

@@ -15,7 +15,9 @@ from sqlalchemy import Table
 from sqlalchemy.exc import StatementError
 
 from shared.http_metrics import HttpMetrics
+from shared.http_security import Hsts
 from shared.logging import configure_logging
+from shared.readiness import public_readiness
 from shared.runtime import ServiceRuntime, service_runtime
 from shared.settings import BaseServiceSettings
 
@@ -54,12 +56,9 @@ def health_router() -> APIRouter:
 
     @router.get("/readyz", response_model=None)
     async def readyz(runtime: Annotated[ServiceRuntime, Depends(get_runtime)]) -> JSONResponse:
-        """Ready: the database and Kafka both answer."""
-        checks = await runtime.readiness()
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse(
-            {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
-        )
+        """Ready: the database and Kafka both answer (why not is logged, not shown)."""
+        body, status = public_readiness(await runtime.readiness())
+        return JSONResponse(body, status)
 
     return router
 
@@ -128,6 +127,7 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    app.add_middleware(Hsts)
     app.add_middleware(HttpMetrics, service=settings.service_name)
     app.mount("/metrics", make_asgi_app())
     return app

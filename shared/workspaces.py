@@ -59,6 +59,9 @@ class WorkspaceDirectory:
         self._by_api: dict[str, WorkspaceInfo] = {}
         self._hashes: dict[str, list[str]] = {}
         self._workspaces: dict[str, WorkspaceInfo] = {}
+        # For CORS preflights, which carry no key: who allows which origin.
+        self._open: set[str] = set()  # workspaces with no list of origins (any is allowed)
+        self._by_origin: dict[str, set[str]] = {}
 
     def by_write_key(self, key: str) -> WorkspaceInfo | None:
         return self._by_write.get(hash_key(key))
@@ -72,6 +75,24 @@ class WorkspaceDirectory:
     def __len__(self) -> int:
         return len(self._workspaces)
 
+    def origin_allowed_anywhere(self, origin: str) -> bool:
+        """Does some workspace take requests from this origin (listed, or no list at all)?"""
+        return bool(self._open) or origin in self._by_origin
+
+    def _forget_origins(self, info: WorkspaceInfo) -> None:
+        self._open.discard(info.id)
+        for origin in info.allowed_origins:
+            holders = self._by_origin.get(origin, set())
+            holders.discard(info.id)
+            if not holders:
+                self._by_origin.pop(origin, None)
+
+    def _note_origins(self, info: WorkspaceInfo) -> None:
+        if not info.allowed_origins:
+            self._open.add(info.id)
+        for origin in info.allowed_origins:
+            self._by_origin.setdefault(origin, set()).add(info.id)
+
     def apply(self, envelope: Envelope) -> None:
         """Take one workspace.changed event: it replaces everything known of that workspace."""
         change = typed_payload(envelope)
@@ -81,11 +102,14 @@ class WorkspaceDirectory:
         for h in self._hashes.pop(ws_id, []):
             self._by_write.pop(h, None)
             self._by_api.pop(h, None)
-        self._workspaces.pop(ws_id, None)
+        old = self._workspaces.pop(ws_id, None)
+        if old is not None:
+            self._forget_origins(old)
         if change.deleted:
             return
         info = WorkspaceInfo(ws_id, change.name, tuple(change.allowed_origins), change.truncate_ip)
         self._workspaces[ws_id] = info
+        self._note_origins(info)
         for h in change.write_key_hashes:
             self._by_write[h] = info
         for h in change.api_key_hashes:

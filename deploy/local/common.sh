@@ -25,3 +25,20 @@ local_database_url() {
 local_kafka_bootstrap() {
   echo "127.0.0.1:$KAFKA_PORT"
 }
+
+# The signing secret of `make run` (LEADFLOW_SECRET_KEY): random, made once and kept in
+# $LEADFLOW_HOME/secret (mode 600), so links and sessions signed before a restart still verify
+# after it. One exported by the caller is used as it is.
+local_secret() {
+  if [[ -n "${LEADFLOW_SECRET_KEY:-}" ]]; then
+    echo "$LEADFLOW_SECRET_KEY"
+    return
+  fi
+  local file="$LEADFLOW_HOME/secret"
+  if [[ ! -s "$file" ]]; then
+    (umask 077 && "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$file.new")
+    mv "$file.new" "$file"
+  fi
+  chmod 600 "$file"
+  cat "$file"
+}

@@ -31,6 +31,9 @@ trap 'exit 130' INT TERM
 "$HERE/infra.sh" status >/dev/null 2>&1 || STARTED_INFRA=1
 "$HERE/infra.sh" start
 eval "$("$HERE/infra.sh" env)"
+# Every service signs with this checkout's own secret, never the public development one.
+LEADFLOW_SECRET_KEY="$(local_secret)" || die "could not make the secret in $LEADFLOW_HOME"
+export LEADFLOW_SECRET_KEY
 "$LEADFLOW" migrate
 "$LEADFLOW" topics
 

@@ -30,6 +30,7 @@ from services.console.api import (
 )
 from services.console.settings import ConsoleSettings
 from shared.http_metrics import HttpMetrics
+from shared.http_security import Hsts
 from shared.logging import configure_logging
 
 STATIC = Path(__file__).parent / "static"
@@ -73,6 +74,7 @@ def create_app(config: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/metrics", make_asgi_app())
     errors.install(app)
     app.middleware("http")(security_headers)
+    app.add_middleware(Hsts)
     # Added last, so it runs first: the session is there for every handler above.
     app.add_middleware(
         SessionMiddleware,

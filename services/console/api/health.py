@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from services.console.adapters.client import SERVICES, health
 from services.console.api.deps import Config, Http
 from services.console.domain.navigation import HOME
+from shared.readiness import public_readiness
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,9 +27,8 @@ async def healthz(settings: Config) -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(http: Http, settings: Config) -> Response:
-    """Ready when every service the pages are built from answers /healthz."""
+    """Ready when every service the pages are built from answers /healthz (why not is
+    logged, not shown)."""
     answers = await asyncio.gather(*(health(http, settings, s) for s in SERVICES))
-    checks = dict(zip(SERVICES, answers, strict=True))
-    ok = all(v == "ok" for v in checks.values())
-    body = {"status": "ok" if ok else "unavailable", "checks": checks}
-    return JSONResponse(body, 200 if ok else 503)
+    body, status = public_readiness(dict(zip(SERVICES, answers, strict=True)))
+    return JSONResponse(body, status)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 HOME = "/leads"
 
 
 def safe_next(target: str | None) -> str:
-    """Only paths of this site after sign-in (no open redirect to another host)."""
+    r"""Only paths of this site after sign-in (no open redirect to another host).
+
+    Browsers read a backslash as a slash (`/\evil.example` is `//evil.example`, another host)
+    and drop tabs and newlines from URLs (`/<tab>/evil.example` too), so any backslash or
+    control character is refused, not only a leading `//`; so is anything with a scheme."""
     if not target or not target.startswith("/") or target.startswith("//"):
+        return HOME
+    if "\\" in target or any(c < " " or c == "\x7f" for c in target):
+        return HOME
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return HOME
     return target
 

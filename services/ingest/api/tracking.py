@@ -21,7 +21,8 @@ from services.ingest.domain.limits import TooLarge
 from services.ingest.domain.messages import TYPES
 from shared.events import utcnow
 from shared.http_metrics import record
-from shared.workspaces import WorkspaceInfo
+from shared.http_security import HSTS_HEADER, HSTS_VALUE, over_https
+from shared.workspaces import WorkspaceDirectory, WorkspaceInfo
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -187,6 +188,8 @@ class FastPath:
         except Exception:
             log.exception("ingest request failed")
             response = _error(500, "internal error", None)
+        if over_https(scope):  # what the Hsts middleware adds on the framework's routes
+            response.headers[HSTS_HEADER] = HSTS_VALUE
         await response(scope, receive, send)
         record("ingest", "POST", str(path), response.status_code, perf_counter() - start)
 
@@ -205,23 +208,29 @@ async def ingest_batch(request: Request, state: State) -> Response:
     return await ingest(request, None, state)
 
 
+PREFLIGHT_GRANT = {
+    "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def preflight_headers(origin: str | None, directory: WorkspaceDirectory) -> dict[str, str]:
+    """A preflight carries no key, so it cannot name the workspace: it grants an origin that
+    some workspace allows (listed by one, or any origin while a workspace keeps no list), and
+    the real request is checked against its own workspace (`_authenticated_body`). An origin
+    no workspace allows gets no Access-Control-Allow-Origin, so a browser does not send the
+    request it asked about. The answer depends on the Origin, hence `Vary` either way."""
+    if origin and directory.origin_allowed_anywhere(origin):
+        return {"Access-Control-Allow-Origin": origin, **PREFLIGHT_GRANT, "Vary": "Origin"}
+    return {"Vary": "Origin"}
+
+
 @router.options("/v1/{path:path}", include_in_schema=False)
-async def preflight(request: Request) -> Response:
-    """CORS preflight. The origin is checked against the workspace on the real request, which
-    carries the key (the preflight does not)."""
-    response = Response(status_code=204)
-    origin = request.headers.get("origin")
-    if origin:
-        response.headers.update(
-            {
-                "Access-Control-Allow-Origin": origin,
-                "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
-                "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding",
-                "Access-Control-Max-Age": "86400",
-                "Vary": "Origin",
-            }
-        )
-    return response
+async def preflight(request: Request, state: State) -> Response:
+    """CORS preflight (see `preflight_headers`)."""
+    headers = preflight_headers(request.headers.get("origin"), state.directory)
+    return Response(status_code=204, headers=headers)
 
 
 @router.get(

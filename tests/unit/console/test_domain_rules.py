@@ -167,3 +167,31 @@ def test_the_period_and_the_csv_name() -> None:
     assert period("2025-12-01", "2025-12-02", date(2026, 1, 30)) == ("2025-12-01", "2025-12-02")
     params = {"start": "2026-01-01", "end": "2026-01-31", "tz": "UTC", "breakdown": "source"}
     assert csv_name("funnel", params) == "leadflow-funnel-by-source-2026-01-01-to-2026-01-31.csv"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\\evil.example",  # a browser reads it as //evil.example
+        "/\\/evil.example",
+        "/leads\\..\\..\\evil",
+        "\\\\evil.example",
+        "/\t/evil.example",  # tabs and newlines are dropped from URLs by browsers
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        "/\x00x",
+        "//evil.example",
+        "///evil.example",
+        "https://evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+    ],
+)
+def test_sign_in_never_redirects_off_the_site(target: str) -> None:
+    assert navigation.safe_next(target) == navigation.HOME
+
+
+@pytest.mark.parametrize("target", ["/leads", "/leads/abc?tab=emails#x", "/funnel?from=a:b"])
+def test_sign_in_returns_to_pages_of_the_site(target: str) -> None:
+    assert navigation.safe_next(target) == target

@@ -29,6 +29,7 @@ from services.console.api import (
     templates,
 )
 from services.console.settings import ConsoleSettings
+from shared.body_limit import BodyLimit
 from shared.http_metrics import HttpMetrics
 from shared.logging import configure_logging
 
@@ -72,6 +73,9 @@ def create_app(config: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/metrics", make_asgi_app())
     errors.install(app)
+    # Innermost of the middleware, so its 413 gets the security headers; before any form
+    # (the /login one included) is read.
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.middleware("http")(security_headers)
     # Added last, so it runs first: the session is there for every handler above.
     app.add_middleware(

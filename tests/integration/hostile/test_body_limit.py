@@ -194,7 +194,7 @@ async def test_a_service_refuses_an_oversized_unauthenticated_body_before_parsin
         # Within the limit, the same request is read and refused for its missing key.
         small = await client.post("/v1/templates", json={"name": "t", "html": "x" * 1000})
         assert small.status_code == 401, small.text
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.get("/metrics/")).text
     refused = {
         line.split('route="')[1].split('"')[0]
         for line in metrics.splitlines()

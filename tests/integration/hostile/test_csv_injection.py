@@ -29,8 +29,13 @@ def _period() -> dict[str, str]:
 def _hostile_batch() -> dict[str, Any]:
     marker = uuid.uuid4().hex[:8]
     batch = keen_buyer_batch(f"anon-{marker}", f"user-{marker}", f"{marker}@csv.example")
-    first = batch["batch"][0]
-    first["properties"] |= {"utm_source": SOURCE, "utm_medium": "-cpc", "utm_campaign": CAMPAIGN}
+    # On every message: they share one instant, so any of them may count as the first touch.
+    for message in batch["batch"]:
+        if message["type"] == "identify":
+            message["context"] = {"campaign": {"source": SOURCE, "name": CAMPAIGN}}
+        else:
+            message.setdefault("properties", {})
+            message["properties"] |= {"utm_source": SOURCE, "utm_campaign": CAMPAIGN}
     return batch
 
 

@@ -102,6 +102,13 @@ class BaseServiceSettings(BaseSettings):
     secret_key: SecretStr = Field(
         SecretStr(DEV_SECRET), validation_alias=env("LEADFLOW_SECRET_KEY", "secret_key")
     )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        validation_alias=env("LEADFLOW_MAX_BODY_BYTES", "max_body_bytes"),
+        description="largest request body a service reads (413 above it; shared/body_limit.py);"
+        " ingest's tracking routes keep their own, INGEST_MAX_REQUEST_BYTES",
+    )
 
     @model_validator(mode="after")
     def _defaults_and_safety(self) -> BaseServiceSettings:

@@ -14,6 +14,7 @@ from prometheus_client import make_asgi_app
 from sqlalchemy import Table
 from sqlalchemy.exc import StatementError
 
+from shared.body_limit import BodyLimit
 from shared.http_metrics import HttpMetrics
 from shared.http_security import Hsts
 from shared.logging import configure_logging
@@ -127,6 +128,8 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    # Inside the metrics (its 413s are counted) and HSTS, outside everything reading a body.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Hsts)
     app.add_middleware(HttpMetrics, service=settings.service_name)
     app.mount("/metrics", make_asgi_app())

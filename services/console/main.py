@@ -29,6 +29,7 @@ from services.console.api import (
     templates,
 )
 from services.console.settings import ConsoleSettings
+from shared.body_limit import BodyLimit
 from shared.http_metrics import HttpMetrics
 from shared.http_security import Hsts
 from shared.logging import configure_logging
@@ -73,6 +74,9 @@ def create_app(config: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/metrics", make_asgi_app())
     errors.install(app)
+    # Innermost of the middleware, so its 413 gets the security headers; before any form
+    # (the /login one included) is read.
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.middleware("http")(security_headers)
     app.add_middleware(Hsts)
     # Added last, so it runs first: the session is there for every handler above.

@@ -15,7 +15,6 @@ from services.console.adapters.client import Api
 from services.console.settings import ConsoleSettings
 from shared.deps import app_state
 
-MAX_FORM_BYTES = 1_000_000
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -44,11 +43,10 @@ def parse_form(body: bytes) -> ImmutableMultiDict[str, str]:
 
 
 async def checked_form(request: Request) -> ImmutableMultiDict[str, str]:
-    """FastAPI dependency of every POST: the form, once its CSRF token matched (else 403)."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise HTTPException(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
-    form = parse_form(body)
+    """FastAPI dependency of every POST: the form, once its CSRF token matched (else 403).
+    A form over LEADFLOW_MAX_BODY_BYTES never gets here: the app's body limit
+    (shared/body_limit.py) answered 413 while it streamed in."""
+    form = parse_form(await request.body())
     presented = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
     if not csrf_ok(request.session.get("csrf"), presented):
         raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")

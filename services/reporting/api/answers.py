@@ -3,22 +3,19 @@ in both."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from fastapi import APIRouter, Response
 
 from services.reporting.api.schemas import Report
+from shared.csv_cells import csv_text
 from shared.web import CSV_OR_JSON
 
 
 def as_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> Response:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns or (list(rows[0]) if rows else []))
-    writer.writeheader()
-    writer.writerows(rows)
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+    """The rows as CSV, cells that would open as formulas neutralised (shared/csv_cells.py)."""
+    text = csv_text(rows, columns or (list(rows[0]) if rows else []))
+    return Response(text, media_type="text/csv; charset=utf-8")
 
 
 def rows_answer(params: Report, rows: list[dict[str, Any]], columns: list[str], **meta: Any) -> Any:

@@ -32,6 +32,7 @@ from services.scoring.workers.live_models import LiveModels
 from shared.db import UnitOfWork, create_engine, create_session_factory
 from shared.events import decode, encode
 from shared.gc_tuning import tune_gc
+from shared.settings import DEV_SECRET
 from tools.simulation.simulate import simulate
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -83,7 +84,7 @@ async def main() -> None:
     wire = [encode(e) for e in envelopes]
     engine = create_engine(database)
     sessions = create_session_factory(engine)
-    live = LiveModels(sessions)
+    live = LiveModels(sessions, secret=DEV_SECRET)  # no registered model: the default
     await live.refresh()
     cache = LeadCache(args.cache) if args.cache else None  # as the service runs it
     tune_gc()

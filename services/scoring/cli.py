@@ -88,6 +88,7 @@ def train(
                 source=source,
                 metrics=metrics,
                 artifact=artifact,
+                secret=ScoringSettings().secret_key.get_secret_value(),
                 workspace_id=workspace,
             )
         )

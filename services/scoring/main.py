@@ -24,7 +24,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def scoring(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
-        live = LiveModels(runtime.sessions)
+        live = LiveModels(runtime.sessions, secret=settings.secret_key.get_secret_value())
         await live.refresh()
         app.state.models = live
         topic = runtime.topics.lead_events

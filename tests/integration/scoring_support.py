@@ -24,6 +24,7 @@ from shared.bus import (
 )
 from shared.db import UnitOfWork, create_session_factory
 from shared.events import Envelope, Topics, decode
+from shared.settings import DEV_SECRET
 from tests.integration.ingest_server import SECRET
 from tests.integration.support import wait_for
 
@@ -41,7 +42,7 @@ async def scoring_consumer(
     consumer group of its own, `group` if given) into the database of `engine`; yields a
     publisher to feed it."""
     sessions = create_session_factory(engine)
-    live = LiveModels(sessions)
+    live = LiveModels(sessions, secret=DEV_SECRET)
     await live.refresh()
 
     cache = LeadCache(10_000)  # as services/scoring/main.py runs it
@@ -83,7 +84,7 @@ class Scoring:
         """`topic` must exist: any scoring service's outbox relay may publish these rows."""
         self.engine = engine
         self.sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine)
-        self.models = LiveModels(self.sessions)
+        self.models = LiveModels(self.sessions, secret=DEV_SECRET)
         self.topic = topic
         self.cache = LeadCache(10_000)
 

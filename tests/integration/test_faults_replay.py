@@ -46,6 +46,7 @@ from shared.bus import (
 )
 from shared.db import OutboxRelay, UnitOfWork, create_session_factory
 from shared.events import Envelope, Topics
+from shared.settings import DEV_SECRET
 from tests.integration.fault_support import Size, committed, figures, fresh_database, sizes
 from tests.integration.ingest_server import SECRET, ingest_server
 from tests.integration.scoring_support import state
@@ -100,7 +101,7 @@ class Pipeline:
 
     async def run(self, bootstrap: str, topics: Topics, *, relay: bool) -> None:
         sessions = create_session_factory(self.scoring)
-        live = LiveModels(sessions)
+        live = LiveModels(sessions, secret=DEV_SECRET)
         await live.refresh()
 
         async def score(envelopes: Sequence[Envelope]) -> None:

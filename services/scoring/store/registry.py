@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.domain.artifacts import signature
 from services.scoring.store.tables import models
 
 
@@ -32,14 +33,17 @@ async def register(
     source: str,
     metrics: dict[str, Any],
     artifact: bytes,
+    secret: str,
     workspace_id: str | None = None,
 ) -> None:
+    """Add a model, its artifact signed with `secret` (the scoring service's secret key)."""
     await session.execute(
         insert(models).values(
             version=version,
             source=source,
             metrics=metrics,
             artifact=artifact,
+            signature=signature(artifact, secret),
             workspace_id=workspace_id,
         )
     )

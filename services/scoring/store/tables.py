@@ -181,6 +181,7 @@ models = Table(
     Column("source", String, nullable=False),
     Column("metrics", JSONB, nullable=False),
     Column("artifact", LargeBinary, nullable=False),
+    Column("signature", String),  # HMAC of the artifact under the secret (domain/artifacts.py)
     Column("live", Boolean, nullable=False, server_default="false"),
     Column("promoted_at", DateTime(timezone=True)),
     Column("workspace_id", String),  # trained on this workspace's leads; None: shared

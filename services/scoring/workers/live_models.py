@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.scoring.domain.artifacts import verified
 from services.scoring.domain.scorer import ModelBundle
 from services.scoring.store.tables import models
 
@@ -34,8 +35,9 @@ def default_bundle() -> ModelBundle:
 
 
 class LiveModels:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, secret: str) -> None:
         self._sessions = sessions
+        self._secret = secret  # artifacts are loaded only with a valid signature under it
         self.default = default_bundle()
         self._live: ModelBundle | None = None
         self._by_version: dict[str, ModelBundle] = {self.default.version: self.default}
@@ -51,8 +53,10 @@ class LiveModels:
             if version is None:
                 self._live = None
             elif self._live is None or self._live.version != version:
-                self._live = await self._load(session, version)
-                log.info("scoring with model %s", version)
+                loaded = await self._load(session, version)
+                if loaded.version == version:
+                    self._live = loaded
+                    log.info("scoring with model %s", version)
 
     async def bundle(self, session: AsyncSession, version: str | None) -> ModelBundle:
         """The model for a workspace: its pinned version if it has one, else the live one."""
@@ -62,13 +66,20 @@ class LiveModels:
         return found or await self._load(session, version)
 
     async def _load(self, session: AsyncSession, version: str) -> ModelBundle:
-        artifact = await session.scalar(
-            select(models.c.artifact).where(models.c.version == version)
-        )
-        if artifact is None:
+        row = (
+            await session.execute(
+                select(models.c.artifact, models.c.signature).where(models.c.version == version)
+            )
+        ).first()
+        if row is None:
             log.warning("model %s is not in the registry; using the live model", version)
             return self.live
-        bundle = ModelBundle.from_bytes(bytes(artifact), version)
+        artifact = bytes(row.artifact)
+        if not verified(artifact, row.signature, self._secret):
+            # Never unpickled: the row was not registered by a holder of this secret.
+            log.error("model %s has no valid signature: refused, using the live model", version)
+            return self.live
+        bundle = ModelBundle.from_bytes(artifact, version)
         self._by_version[version] = bundle
         return bundle
 

@@ -127,6 +127,7 @@ async def _populate(stack: Stack, b: Key) -> Victim:
                 source=f"trained for {marker}",
                 metrics={},
                 artifact=DEFAULT_MODEL.read_bytes(),
+                secret=stack.apps["scoring"].state.settings.secret_key.get_secret_value(),
                 workspace_id=b.id,
             )
 

@@ -81,18 +81,26 @@ def train(
         DEFAULT_MODEL.write_bytes(artifact)
         typer.echo(f"shipped {version} as the default model ({DEFAULT_MODEL})")
     if register:
-        _in_db(
-            lambda s: registry.register(
-                s,
-                version=version,
-                source=source,
-                metrics=metrics,
-                artifact=artifact,
-                secret=ScoringSettings().secret_key.get_secret_value(),
-                workspace_id=workspace,
-            )
-        )
+        _register(version, source, metrics, artifact, workspace)
         typer.echo(f"registered {version}; make it live with: leadflow scoring promote {version}")
+
+
+def _register(
+    version: str, source: str, metrics: dict[str, Any], artifact: bytes, workspace: str | None
+) -> None:
+    """Add the model to the registry, signed with the service's secret (domain/artifacts.py)."""
+    secret = ScoringSettings().secret_key.get_secret_value()
+    _in_db(
+        lambda s: registry.register(
+            s,
+            version=version,
+            source=source,
+            metrics=metrics,
+            artifact=artifact,
+            secret=secret,
+            workspace_id=workspace,
+        )
+    )
 
 
 def _save(

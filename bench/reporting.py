@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import time
@@ -38,6 +37,7 @@ from services.reporting.store.projections.credits import rebuild_sql
 from shared.bus import KafkaPublisher, create_producer, ensure_topics, publish, topic_partitions
 from shared.db.migrations import upgrade
 from shared.events import Envelope, Topics, decode
+from shared.net import free_port
 
 END = datetime(2026, 6, 30, tzinfo=UTC)
 PERIOD = {"start": "2026-06-01", "end": "2026-06-30", "tz": "Europe/Paris"}
@@ -64,12 +64,6 @@ ENDPOINTS = [
     ("/v1/nurture", {}),
     ("/v1/forecast", {}),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pg(url: str) -> str:
@@ -298,7 +292,7 @@ async def run(
         "period": PERIOD,
         "requests_per_run": requests,
     }
-    port = _free_port()  # other benches may be running on this machine
+    port = free_port()  # other benches may be running on this machine
     with service("reporting", port, topics, DATABASE_URL=database) as proc:
         headers = {"Authorization": f"Bearer {key}"}
         url = f"http://127.0.0.1:{port}"

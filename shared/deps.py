@@ -17,15 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.auth import api_workspace
 from shared.db import UnitOfWork
 from shared.runtime import ServiceRuntime
-from shared.settings import BaseServiceSettings
-from shared.web import get_runtime, get_settings
+from shared.web import get_runtime
 from shared.workspaces import WorkspaceInfo
 
 T = TypeVar("T")
 
 
 Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
-Settings = Annotated[BaseServiceSettings, Depends(get_settings)]
 
 
 async def get_uow(runtime: Runtime) -> AsyncIterator[UnitOfWork]:

@@ -75,11 +75,18 @@ def test_relative_links_resolve_inside_the_repository(page: Path) -> None:
     assert not problems, f"{page.relative_to(ROOT)}:\n" + "\n".join(problems)
 
 
+# A path written in the text (a link or not) that climbs with "../".
+CLIMBING = re.compile(r"(?:\.\./)+[\w.-][\w./-]*")
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_no_page_points_at_the_design_page_outside_the_repository(page: Path) -> None:
-    text = page.read_text()
-    assert "../shared" not in text
-    assert "DESIGN.md" not in text
+def test_no_page_names_a_path_outside_the_repository(page: Path) -> None:
+    outside = [
+        path
+        for path in CLIMBING.findall(page.read_text())
+        if not (page.parent / path).resolve().is_relative_to(ROOT)
+    ]
+    assert not outside, f"{page.relative_to(ROOT)} names {outside}, outside the repository"
 
 
 def test_slugs_follow_github() -> None:
